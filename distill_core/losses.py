@@ -1,0 +1,288 @@
+"""Distillation losses between teacher and student next-token distributions, in nats.
+
+With p = softmax(z_t / T) (teacher) and q = softmax(z_s / T) (student), per position:
+
+    forward_kl   KL(p‖q) = Σ p (log p − log q)                     mode-covering
+    reverse_kl   KL(q‖p) = Σ q (log q − log p)                     mode-seeking
+    jsd          β KL(p‖m) + (1−β) KL(q‖m),  m = β p + (1−β) q,   0 < β < 1
+    tvd          ½ Σ |p − q|
+    skew_kl      KL(p‖m),  m = β p + (1−β) q,                     0 ≤ β < 1  (β = 0: forward_kl)
+
+`divergence` averages the per-position value over the unmasked positions.
+
+Numerics: everything runs in log space (log_softmax; log m = logaddexp(log β + log p,
+log(1−β) + log q), the two-term logsumexp) in at least float32, so bf16/fp16 inputs,
+logits up to ±1e4 and T in [0.05, 100] stay finite. For finite logits log_softmax is
+finite, so p · (log p − log q) is 0 · finite where p underflows, never 0 · ∞. Logits must
+be finite. Rounding can leave a KL a hair below 0; it is clamped at 0 per position.
+Results come back in float32 (float64 if an input is float64). Teacher logits are not
+detached: pass them without grad (e.g. from `torch.no_grad()`) unless you want grads there.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import torch
+import torch.nn.functional as F
+
+from distill_core.errors import InputError
+
+KINDS = ("forward_kl", "reverse_kl", "jsd", "tvd", "skew_kl")
+
+__all__ = ["KINDS", "divergence", "entropy", "kd_loss", "soften"]
+
+
+# ---------------------------------------------------------------- argument checks
+
+
+def _real(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InputError(f"{name} must be a real number, got {value!r}")
+    return float(value)
+
+
+def _check_temperature(temperature) -> float:
+    t = _real("temperature", temperature)
+    if not (math.isfinite(t) and t > 0):  # NaN fails both
+        raise InputError(f"temperature must be finite and > 0, got {temperature!r}")
+    return t
+
+
+def _check_alpha(alpha) -> float:
+    a = _real("alpha", alpha)
+    if not 0.0 <= a <= 1.0:  # NaN fails too
+        raise InputError(f"alpha must be in [0, 1], got {alpha!r}")
+    return a
+
+
+def _check_kind_beta(kind, beta) -> float | None:
+    """β as a float for the kinds that use it (jsd, skew_kl), else None (β is ignored)."""
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise InputError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
+    if kind == "jsd":
+        b = _real("beta", beta)
+        if b in (0.0, 1.0):
+            raise InputError(
+                f"beta={b:g} makes jsd identically 0 (m equals one side); near beta=0 jsd ≈ "
+                "beta·forward_kl and near beta=1 ≈ (1−beta)·reverse_kl, so use kind='forward_kl' "
+                "or kind='reverse_kl', or pick beta strictly between 0 and 1"
+            )
+        if not 0.0 < b < 1.0:
+            raise InputError(f"beta must be strictly between 0 and 1 for kind='jsd', got {beta!r}")
+        return b
+    if kind == "skew_kl":
+        b = _real("beta", beta)
+        if not 0.0 <= b < 1.0:
+            raise InputError(
+                f"beta must be in [0, 1) for kind='skew_kl' (beta=0 is forward_kl, beta=1 "
+                f"makes it identically 0), got {beta!r}"
+            )
+        return b
+    return None
+
+
+def _check_logits(name: str, x) -> None:
+    if not isinstance(x, torch.Tensor):
+        raise InputError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise InputError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+    if x.dim() < 1 or x.shape[-1] < 1:
+        raise InputError(f"{name} needs a non-empty vocab (last) dimension, got shape {tuple(x.shape)}")
+
+
+def _check_pair(student: torch.Tensor, teacher: torch.Tensor) -> None:
+    if student.shape[:-1] != teacher.shape[:-1]:
+        raise InputError(
+            f"student_logits and teacher_logits must have the same shape up to the vocab dim, "
+            f"got {tuple(student.shape)} vs {tuple(teacher.shape)}"
+        )
+    if student.shape[-1] != teacher.shape[-1]:
+        raise InputError(f"vocab sizes differ: student {student.shape[-1]} vs teacher {teacher.shape[-1]}")
+    if student.device != teacher.device:
+        raise InputError(
+            f"student_logits and teacher_logits are on different devices: {student.device} vs {teacher.device}"
+        )
+
+
+def _check_positions(name: str, x, lead: torch.Size) -> None:
+    """`x` (mask or labels) must be a tensor shaped like logits[..., 0]."""
+    if not isinstance(x, torch.Tensor):
+        raise InputError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.shape != lead:
+        raise InputError(
+            f"{name} shape {tuple(x.shape)} must equal the logits shape without the vocab dim {tuple(lead)}"
+        )
+
+
+def _check_labels(labels, lead: torch.Size, vocab: int, ignore_index: int) -> None:
+    _check_positions("labels", labels, lead)
+    if labels.dtype == torch.bool or labels.is_floating_point() or labels.is_complex():
+        raise InputError(f"labels must be an integer tensor of token ids, got dtype {labels.dtype}")
+    bad = (labels != ignore_index) & ((labels < 0) | (labels >= vocab))
+    if bool(bad.any()):
+        raise InputError(f"labels must be token ids in [0, {vocab}) or ignore_index={ignore_index}")
+
+
+def _compute_dtype(*tensors: torch.Tensor) -> torch.dtype:
+    dtype = torch.float32
+    for x in tensors:
+        dtype = torch.promote_types(dtype, x.dtype)
+    return dtype
+
+
+# ---------------------------------------------------------------- math
+
+
+def _kl(log_a: torch.Tensor, log_b: torch.Tensor) -> torch.Tensor:
+    """KL(a‖b) = Σ a (log a − log b) over the last dim."""
+    return (log_a.exp() * (log_a - log_b)).sum(-1)
+
+
+def _log_mix(log_p: torch.Tensor, log_q: torch.Tensor, beta: float) -> torch.Tensor:
+    """log(β p + (1−β) q), for 0 ≤ β < 1."""
+    if beta == 0.0:
+        return log_q
+    return torch.logaddexp(log_p + math.log(beta), log_q + math.log1p(-beta))
+
+
+def _per_position(s: torch.Tensor, t: torch.Tensor, kind: str, temperature: float, beta: float | None) -> torch.Tensor:
+    """Divergence per row: s, t (N, V) → (N,)."""
+    dtype = _compute_dtype(s, t)
+    log_q = F.log_softmax(s.to(dtype) / temperature, dim=-1)  # (N, V) student
+    log_p = F.log_softmax(t.to(dtype) / temperature, dim=-1)  # (N, V) teacher
+    if kind == "forward_kl":
+        d = _kl(log_p, log_q)
+    elif kind == "reverse_kl":
+        d = _kl(log_q, log_p)
+    elif kind == "tvd":
+        d = 0.5 * (log_p.exp() - log_q.exp()).abs().sum(-1)
+    elif kind == "jsd":
+        log_m = _log_mix(log_p, log_q, beta)
+        d = beta * _kl(log_p, log_m) + (1.0 - beta) * _kl(log_q, log_m)
+    else:  # skew_kl
+        d = _kl(log_p, _log_mix(log_p, log_q, beta))
+    return d.clamp_min(0.0)  # (N,)
+
+
+def _rows(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """(..., V) → (N, V): all positions, or the unmasked ones."""
+    return x.reshape(-1, x.shape[-1]) if mask is None else x[mask]
+
+
+def _as_bool_mask(mask, lead: torch.Size, device: torch.device) -> torch.Tensor | None:
+    if mask is None:
+        return None
+    _check_positions("mask", mask, lead)
+    if mask.is_complex():
+        raise InputError(f"mask must be a bool or 0/1 tensor, got dtype {mask.dtype}")
+    return (mask != 0).to(device)
+
+
+# ---------------------------------------------------------------- public
+
+
+def soften(logits: torch.Tensor, temperature) -> torch.Tensor:
+    """softmax(z / T) over the last dim, in float32 (float64 for float64 input)."""
+    _check_logits("logits", logits)
+    temperature = _check_temperature(temperature)
+    return F.softmax(logits.to(_compute_dtype(logits)) / temperature, dim=-1)
+
+
+def entropy(logits: torch.Tensor, temperature=1.0) -> torch.Tensor:
+    """H(softmax(z / T)) = −Σ p log p in nats, per position: (..., V) → (...)."""
+    _check_logits("logits", logits)
+    temperature = _check_temperature(temperature)
+    log_p = F.log_softmax(logits.to(_compute_dtype(logits)) / temperature, dim=-1)
+    return (-(log_p.exp() * log_p).sum(-1)).clamp_min(0.0)
+
+
+def divergence(
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    *,
+    kind: str,
+    temperature=1.0,
+    beta=0.5,
+    mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Mean over unmasked positions of the `kind` divergence between softened teacher and student.
+
+    Logits (..., V), e.g. (B, T, V); `mask` (...) bool or 0/1, False = excluded. `beta` is used
+    by jsd (0 < β < 1) and skew_kl (0 ≤ β < 1) and ignored otherwise. No unmasked position
+    gives 0 (still connected to student_logits for autograd).
+    """
+    beta = _check_kind_beta(kind, beta)
+    temperature = _check_temperature(temperature)
+    _check_logits("student_logits", student_logits)
+    _check_logits("teacher_logits", teacher_logits)
+    _check_pair(student_logits, teacher_logits)
+    keep = _as_bool_mask(mask, student_logits.shape[:-1], student_logits.device)
+    s = _rows(student_logits, keep)  # (N, V)
+    t = _rows(teacher_logits, keep)  # (N, V)
+    d = _per_position(s, t, kind, temperature, beta)  # (N,)
+    return d.sum() / max(d.numel(), 1)
+
+
+def kd_loss(
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor | None,
+    labels: torch.Tensor | None,
+    *,
+    alpha,
+    temperature,
+    kind: str = "forward_kl",
+    beta=0.5,
+    ignore_index: int = -100,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """total = α T² D_T(teacher, student) + (1 − α) CE(student, labels), with parts {"kd", "ce"}.
+
+    Labels are aligned with logits (labels[b, t] is the target of logits[b, t]); positions with
+    labels == ignore_index count in neither term. T² keeps the KD gradient size roughly
+    independent of T. α = 0: plain training, teacher_logits may be None (kd part = 0).
+    α = 1: pure distillation, labels may be None (ce part = 0, every position counts);
+    given labels, ce is still reported (without grad) but weighs nothing.
+    """
+    alpha = _check_alpha(alpha)
+    temperature = _check_temperature(temperature)
+    beta = _check_kind_beta(kind, beta)
+    _check_logits("student_logits", student_logits)
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral):
+        raise InputError(f"ignore_index must be an int, got {ignore_index!r}")
+    lead, vocab = student_logits.shape[:-1], student_logits.shape[-1]
+    dtype = _compute_dtype(student_logits)
+
+    if labels is None:
+        if alpha < 1.0:
+            raise InputError(
+                f"labels are required when alpha < 1 (cross-entropy has weight 1 − alpha = {1 - alpha:g}); "
+                "pass labels or set alpha=1"
+            )
+        keep = None
+    else:
+        _check_labels(labels, lead, vocab, ignore_index)
+        keep = (labels != ignore_index).to(student_logits.device)  # (...)
+
+    if alpha > 0.0:
+        if teacher_logits is None:
+            raise InputError("teacher_logits are required when alpha > 0; pass them or set alpha=0 for plain training")
+        kd = divergence(student_logits, teacher_logits, kind=kind, temperature=temperature, beta=beta, mask=keep)
+    else:
+        kd = student_logits.new_zeros((), dtype=dtype)
+
+    if labels is None:
+        ce = student_logits.new_zeros((), dtype=dtype)
+    else:
+        with torch.set_grad_enabled(torch.is_grad_enabled() and alpha < 1.0):
+            rows = _rows(student_logits, keep).to(dtype)  # (N, V)
+            y = labels.to(keep.device)[keep].long()  # (N,)
+            ce = F.cross_entropy(rows, y, reduction="sum") / max(y.numel(), 1)
+
+    if alpha == 0.0:
+        total = ce
+    elif alpha == 1.0:
+        total = temperature**2 * kd
+    else:
+        total = alpha * temperature**2 * kd + (1.0 - alpha) * ce
+    return total, {"kd": kd, "ce": ce}
