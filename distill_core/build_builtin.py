@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import platform
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ import torch
 from distill_core import tinytales
 from distill_core.data import blocks_as_tensor, pack_blocks
 from distill_core.evaluate import perplexity
+from distill_core.train import lr_at
 
 SPECIALS = {"eos": "<|endoftext|>", "pad": "<|pad|>"}
 
@@ -55,14 +55,6 @@ def teacher_config(tokenizer, n_layer=4, n_embd=256, n_head=4, n_positions=256):
         n_head=n_head, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
         bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True)
-
-
-def lr_at(step: int, *, peak: float, warmup: int, total: int, floor: float = 0.1) -> float:
-    """Linear warmup to `peak`, then cosine decay to `floor * peak`."""
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return peak * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 def build(out: Path, *, stories=240_000, val_stories=1000, vocab_size=4096, steps=6000,

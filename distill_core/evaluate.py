@@ -1,31 +1,89 @@
-"""Evaluation: how good a causal language model is on token blocks (all numbers in nats)."""
+"""Evaluation of causal language models on token blocks. All losses in nats per token.
+
+- `mean_loss` / `perplexity`: next-token cross-entropy of one model.
+- `compare`: student against teacher on the same blocks in one pass: both losses, top-1
+  agreement and KL(teacher || student) at T = 1.
+- `inference_speed`: forward tokens/s on a given batch (measured, not derived from sizes).
+"""
 
 from __future__ import annotations
 
 import math
+import time
 
 import torch
 import torch.nn.functional as F
 
 
+def _logits(model, x: torch.Tensor, vocab: int | None = None) -> torch.Tensor:
+    logits = model(input_ids=x).logits[:, :-1].float()  # (B, T-1, V)
+    return logits[..., :vocab] if vocab else logits
+
+
 @torch.inference_mode()
 def mean_loss(model, blocks: torch.Tensor, batch_size: int = 16) -> float:
     """Mean next-token cross-entropy (nats/token) of `model` over `blocks` (N, T)."""
-    was_training = model.training
-    model.eval()
-    total, count = 0.0, 0
-    device = next(model.parameters()).device
-    for i in range(0, len(blocks), batch_size):
-        x = blocks[i:i + batch_size].to(device)  # (B, T)
-        logits = model(input_ids=x).logits[:, :-1].float()  # (B, T-1, V)
-        targets = x[:, 1:]
-        total += F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1),
-                                 reduction="sum").item()
-        count += targets.numel()
-    model.train(was_training)
-    return total / count
+    return compare(model, None, blocks, batch_size)["student_loss"]
 
 
 def perplexity(model, blocks: torch.Tensor, batch_size: int = 16) -> float:
     """exp(mean next-token loss) over `blocks`."""
     return math.exp(mean_loss(model, blocks, batch_size))
+
+
+@torch.inference_mode()
+def compare(student, teacher, blocks: torch.Tensor, batch_size: int = 16,
+            vocab: int | None = None) -> dict:
+    """Student (and teacher, if given) on the same blocks: losses, agreement, KL at T = 1.
+
+    `vocab` limits both models' logits to the first `vocab` entries (the real tokens, when the
+    two pad their embedding rows differently).
+    """
+    models = [m for m in (student, teacher) if m is not None]
+    modes = [m.training for m in models]
+    for m in models:
+        m.eval()
+    device = next(student.parameters()).device
+    sums = {"student_loss": 0.0, "teacher_loss": 0.0, "agreement": 0.0, "kl": 0.0}
+    count = 0
+    for i in range(0, len(blocks), batch_size):
+        x = blocks[i:i + batch_size].to(device)  # (B, T)
+        targets = x[:, 1:].reshape(-1)
+        s = _logits(student, x, vocab)
+        s = s.reshape(-1, s.size(-1))  # (N, V)
+        sums["student_loss"] += F.cross_entropy(s, targets, reduction="sum").item()
+        if teacher is not None:
+            t = _logits(teacher, x.to(next(teacher.parameters()).device), vocab)
+            t = t.reshape(-1, t.size(-1)).to(device)  # (N, V)
+            sums["teacher_loss"] += F.cross_entropy(t, targets, reduction="sum").item()
+            sums["agreement"] += (s.argmax(-1) == t.argmax(-1)).sum().item()
+            log_p, log_q = F.log_softmax(t, -1), F.log_softmax(s, -1)
+            sums["kl"] += (log_p.exp() * (log_p - log_q)).sum().item()
+        count += targets.numel()
+    for m, mode in zip(models, modes):
+        m.train(mode)
+    out = {"student_loss": sums["student_loss"] / count,
+           "student_ppl": math.exp(sums["student_loss"] / count), "tokens": count}
+    if teacher is not None:
+        out.update(teacher_loss=sums["teacher_loss"] / count,
+                   teacher_ppl=math.exp(sums["teacher_loss"] / count),
+                   agreement=sums["agreement"] / count, kl=sums["kl"] / count)
+    return out
+
+
+@torch.inference_mode()
+def inference_speed(model, batch: torch.Tensor, repeats: int = 5) -> float:
+    """Forward-pass tokens/s of `model` on `batch` (B, T): one warm-up, then the median run."""
+    was_training = model.training
+    model.eval()
+    batch = batch.to(next(model.parameters()).device)
+    model(input_ids=batch)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        model(input_ids=batch)
+        if batch.is_cuda:
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    model.train(was_training)
+    return batch.numel() / sorted(times)[len(times) // 2]

@@ -345,3 +345,44 @@ def require_compatible(teacher_tok, student_tok, teacher_rows=None, student_rows
     if not verdict.ok:
         raise InputError(verdict.message)
     return verdict
+
+
+# ---------------------------------------------------------------------------------------------
+# The registry, as a table
+
+
+def _cached(spec: Spec) -> bool:
+    if spec.kind != "hub":
+        return True
+    from huggingface_hub import try_to_load_from_cache
+
+    return isinstance(try_to_load_from_cache(spec.path, "config.json"), str)
+
+
+def pair_info(pair: Pair) -> dict:
+    """Parameter counts and tokenizer verdict of a registry pair, measured where it is on disk.
+
+    Built-in pairs are loaded and counted. Hub pairs show their nominal sizes unless both models
+    are in the local cache; their tokenizers are checked when both are cached.
+    """
+    t_spec, s_spec = resolve(pair.teacher), resolve(pair.student)
+    available = _cached(t_spec) and _cached(s_spec)
+    info = {"teacher_params": pair.nominal[0] or "?", "student_params": pair.nominal[1] or "?",
+            "available": "yes" if available else "download needed",
+            "compatibility": "not checked (not cached)"}
+    if not available:
+        return info
+    try:
+        teacher, t_tok = load_teacher(pair.teacher)
+        student = load_student(pair.student, teacher)
+        s_tok = load_tokenizer(s_spec, pair.teacher)
+        verdict = check_compatibility(t_tok, s_tok,
+                                      teacher.get_output_embeddings().weight.shape[0],
+                                      student.get_output_embeddings().weight.shape[0])
+    except InputError as err:
+        info["compatibility"] = str(err)
+        return info
+    info.update(teacher_params=f"{describe(teacher)['parameters']:,}",
+                student_params=f"{describe(student)['parameters']:,}",
+                compatibility=verdict.verdict)
+    return info

@@ -1,0 +1,268 @@
+"""`distill`: the command line, thin over distill_core.
+
+    distill run [--config FILE] [--FIELD VALUE ...] [--baseline]   train a student
+    distill runs                                                  list runs
+    distill show RUN                                              one run's config and results
+    distill compare RUN [RUN ...]                                 final metrics side by side
+    distill pairs                                                 teacher/student pairs
+    distill export RUN DIR                                        copy the student's HF folder
+
+Exit codes: 0 success, 2 bad input (one line on stderr), 1 internal failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from distill_core.errors import InputError
+
+VERDICT = (  # (label, summary key, format)
+    ("teacher perplexity", "teacher_ppl", "{:.3f}"),
+    ("student perplexity", "student_ppl", "{:.3f}"),
+    ("baseline perplexity (no teacher)", "baseline_ppl", "{:.3f}"),
+    ("retention (teacher ppl / student ppl)", "retention_pct", "{:.1f} %"),
+    ("gap closed vs baseline", "gap_closed_pct", "{:.1f} %"),
+    ("top-1 agreement with teacher", "agreement", "{:.1%}"),
+    ("speed-up (student tokens/s / teacher's)", "speedup", "{:.2f}x"),
+    ("size (student / teacher, on disk)", "size_ratio", "{:.1%}"),
+    ("tokens trained", "tokens", "{:,}"),
+    ("wall time", "wall_seconds", "{:.0f} s"),
+)
+
+
+def _fmt(value, fmt="{}") -> str:
+    if value is None:
+        return "-"
+    try:
+        return fmt.format(value)
+    except (ValueError, TypeError):
+        return str(value)
+
+
+def table(rows: list[list], header: list[str]) -> str:
+    """A plain fixed-width text table."""
+    cells = [header] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# distill run
+
+
+def _add_config_flags(p: argparse.ArgumentParser) -> None:
+    from distill_core.config import DistillConfig
+
+    types = {"int": int, "float": float, "str": str}
+    for f in DistillConfig.fields_help():
+        name = "--" + f["name"].replace("_", "-")
+        help_text = f["help"] + (f" ({f['range']})" if f.get("range") else "")
+        help_text += f" [default: {f['default']}]"
+        if f["type"] == "bool":
+            p.add_argument(name, dest=f["name"], action="store_true", default=argparse.SUPPRESS,
+                           help=help_text)
+            continue
+        kind = types.get(f["type"].replace(" | None", "").replace("Optional[", "").strip("]"),
+                         str)
+        p.add_argument(name, dest=f["name"], type=kind, default=argparse.SUPPRESS,
+                       choices=f.get("choices"), metavar=f["name"].upper(), help=help_text)
+
+
+def _config_from_args(args):
+    from distill_core.config import DistillConfig
+
+    base = DistillConfig.load(args.config).to_dict() if args.config else {}
+    given = {k: v for k, v in vars(args).items()
+             if k in DistillConfig.__dataclass_fields__}
+    return DistillConfig.from_dict({**base, **given})
+
+
+def cmd_run(args) -> int:
+    from tqdm import tqdm
+
+    from distill_core.train import Cancelled, distill
+
+    config = _config_from_args(args)
+    bar = None
+
+    def on_event(e):
+        nonlocal bar
+        if e["type"] == "start":
+            bar = tqdm(total=e["steps"], unit="step", disable=args.quiet, file=sys.stderr,
+                       dynamic_ncols=True)
+        elif e["type"] in ("step", "eval"):
+            post = {"loss": f"{e['loss']:.3f}", "kd": f"{e['kd']:.3f}", "ce": f"{e['ce']:.3f}"}
+            if "val_ppl" in e:
+                post["val_ppl"] = f"{e['val_ppl']:.2f}"
+            bar.set_postfix(post, refresh=False)
+            bar.update(1)
+        elif e["type"] == "done" and bar is not None:
+            bar.close()
+
+    try:
+        result = distill(config, on_event=on_event)
+    except Cancelled:
+        print("run cancelled; the student so far is kept in its run folder", file=sys.stderr)
+        return 143
+    print(verdict_table(result.summary))
+    if result.run is not None:
+        print(f"\nrun {result.run.id} saved in {result.run.path}")
+    return 0
+
+
+def verdict_table(summary: dict) -> str:
+    rows = [[label, _fmt(summary.get(key), fmt)] for label, key, fmt in VERDICT
+            if key in summary and (summary.get(key) is not None or key == "baseline_ppl")]
+    return table(rows, ["metric", "value"])
+
+
+# ---------------------------------------------------------------------------------------------
+# distill runs / show / compare / export
+
+
+def cmd_runs(args) -> int:
+    from distill_core.runs import list_runs
+
+    rows = [[r["id"], r["state"], r.get("student") or "-", r.get("alpha", "-"),
+             r.get("temperature", "-"), r.get("steps", "-"), _fmt(r.get("student_ppl"), "{:.3f}"),
+             _fmt(r.get("baseline_ppl"), "{:.3f}"), _fmt(r.get("retention_pct"), "{:.1f}")]
+            for r in list_runs(args.runs_dir)]
+    if not rows:
+        print("no runs yet; start one with `distill run`")
+        return 0
+    print(table(rows, ["run", "state", "student", "alpha", "T", "steps", "student ppl",
+                       "baseline ppl", "retention %"]))
+    return 0
+
+
+def cmd_show(args) -> int:
+    import json
+
+    from distill_core.runs import load_run
+
+    run = load_run(args.run, args.runs_dir)
+    status = run.status()
+    print(f"run {run.id}: {status.get('state')}" +
+          (f" ({status['error']})" if status.get("error") else ""))
+    print(json.dumps(run.config(), indent=1))
+    summary = run.summary()
+    if summary:
+        print(verdict_table(summary))
+    metrics = run.metrics()
+    print(f"{len(metrics)} logged steps in {run.metrics_path}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from distill_core.runs import compare
+
+    rows = compare(args.runs, args.runs_dir)
+    keys = [("alpha", "{}"), ("temperature", "{}"), ("loss", "{}"),
+            *[(k, f) for _, k, f in VERDICT if k not in ("tokens",)]]
+    header = ["metric"] + [r["id"] for r in rows]
+    body = [[k] + [_fmt(r.get(k), f) for r in rows] for k, f in keys]
+    print(table(body, header))
+    return 0
+
+
+def cmd_export(args) -> int:
+    from distill_core.runs import load_run
+
+    run = load_run(args.run, args.runs_dir)
+    source = run.baseline_dir if args.baseline else run.student_dir
+    if not (source / "config.json").exists():
+        raise InputError(f"run {run.id} has no saved {'baseline' if args.baseline else 'student'}"
+                         " model (it did not finish)")
+    target = Path(args.dir)
+    if target.exists() and any(target.iterdir()):
+        raise InputError(f"'{target}' exists and is not empty; choose a new folder")
+    shutil.copytree(source, target, dirs_exist_ok=True)
+    print(f"exported {source} -> {target}")
+    return 0
+
+
+def cmd_pairs(args) -> int:
+    from distill_core import models
+
+    rows = []
+    for pair in models.PAIRS.values():
+        info = models.pair_info(pair)
+        rows.append([pair.name, pair.teacher, pair.student, info["teacher_params"],
+                     info["student_params"], info["available"], info["compatibility"]])
+    print(table(rows, ["pair", "teacher", "student", "teacher params", "student params",
+                       "available", "tokenizers"]))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="distill", description="Knowledge distillation of "
+                                "language models: train a small student from a teacher.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="distill a student (defaults: built-in pair on tinytales)")
+    run.add_argument("--config", help="a JSON or YAML DistillConfig file; flags override it")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_config_flags(run)
+    run.set_defaults(func=cmd_run)
+
+    for name, func, helptext in (("runs", cmd_runs, "list runs"),
+                                 ("pairs", cmd_pairs, "teacher/student pairs")):
+        s = sub.add_parser(name, help=helptext)
+        s.set_defaults(func=func)
+    show = sub.add_parser("show", help="one run's config and results")
+    show.add_argument("run")
+    show.set_defaults(func=cmd_show)
+    comp = sub.add_parser("compare", help="final metrics of runs side by side")
+    comp.add_argument("runs", nargs="+")
+    comp.set_defaults(func=cmd_compare)
+    exp = sub.add_parser("export", help="copy a run's student (a Hugging Face folder)")
+    exp.add_argument("run")
+    exp.add_argument("dir")
+    exp.add_argument("--baseline", action="store_true", help="export the baseline student")
+    exp.set_defaults(func=cmd_export)
+    for s in (show, comp, exp, sub.choices["runs"]):  # `run` has it among the config flags
+        s.add_argument("--runs-dir", default=None, dest="runs_dir",
+                       help="runs root (default: $DISTILL_RUNS_DIR or ./runs)")
+    return p
+
+
+def quiet_libraries() -> None:
+    """No download/loading progress bars or advisory warnings from the libraries underneath."""
+    import datasets
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()
+    logging.set_verbosity_error()
+    datasets.disable_progress_bars()
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    quiet_libraries()
+    try:
+        return args.func(args)
+    except InputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # an internal failure: one line unless debugging
+        if os.environ.get("DISTILL_DEBUG"):
+            raise
+        print(f"internal error: {type(err).__name__}: {err} (set DISTILL_DEBUG=1 for the "
+              "traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,375 @@
+"""The on-disk run store. A run IS its directory under the runs root:
+
+    <root>/<run id>/
+        config.json     the DistillConfig the run was started with
+        status.json     {"state", "created", "started", "finished", "updated", "error", "pid"}
+        metrics.jsonl   one JSON object per logged step, appended as training goes
+        summary.json    final metrics, written once at the end
+        student/        the distilled student (and baseline/, checkpoint/)
+
+The app and the CLI keep no state of their own: everything they show is read from here.
+
+Crash safety: JSON files are written to a temp file in the same folder, fsynced and then
+renamed over the target (os.replace), so a reader sees the old file or the new one, never
+half of one. Metric lines are appended and fsynced one at a time, so a run killed at any
+instant keeps every line logged before; a torn last line is skipped when reading.
+NaN and ±inf are stored as null, so every file is strict JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import secrets
+import shutil
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+from distill_core.errors import InputError
+
+RUNS_DIR_ENV = "DISTILL_RUNS_DIR"
+STATES = ("queued", "running", "done", "failed", "cancelled")
+FINISHED_STATES = ("done", "failed", "cancelled")
+SUMMARY_FIELDS = ("teacher_ppl", "student_ppl", "baseline_ppl", "agreement", "retention_pct",
+                  "gap_closed_pct", "speedup", "size_ratio", "steps", "tokens", "wall_seconds")
+LIST_CONFIG_FIELDS = ("teacher", "student", "dataset", "alpha", "temperature", "steps")
+LIST_SUMMARY_FIELDS = ("student_ppl", "teacher_ppl", "baseline_ppl", "retention_pct",
+                       "gap_closed_pct")
+COMPARE_CONFIG_FIELDS = ("student", "teacher", "alpha", "temperature", "loss")
+
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+__all__ = ["RUNS_DIR_ENV", "STATES", "SUMMARY_FIELDS", "Run", "atomic_write_json",
+           "atomic_write_text", "compare", "delete_run", "list_runs", "load_run", "new_run_id",
+           "runs_root", "validate_run_id"]
+
+
+# ---------------------------------------------------------------- roots, ids, time
+
+
+def runs_root(path=None) -> Path:
+    """The runs root: `path` if given, else $DISTILL_RUNS_DIR, else ./runs. Created if missing."""
+    root = Path(path or os.environ.get(RUNS_DIR_ENV) or "runs").expanduser()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise InputError(f"runs root '{root}' is not a folder; choose another one") from None
+    return root
+
+
+def validate_run_id(run_id: str) -> str:
+    """Return `run_id` if it is a plain folder name (so it can never point outside the root)."""
+    if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id) or ".." in run_id:
+        raise InputError(f"run id {run_id!r} is not valid: it must start with a letter or digit, "
+                         "be at most 128 characters and may contain only letters, digits, "
+                         "'.', '_' and '-'")
+    return run_id
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _timestamp() -> str:
+    """ISO-8601 UTC with milliseconds, e.g. 2025-01-31T12:00:00.123+00:00 (sorts as text)."""
+    return _now().isoformat(timespec="milliseconds")
+
+
+def _slug(name: str) -> str:
+    """`name` reduced to characters a run id may hold ('my run!' -> 'my-run')."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name)
+    slug = re.sub(r"\.{2,}", ".", slug)
+    return slug.strip("-._")[:100]
+
+
+def new_run_id(name: str | None = None, root=None) -> str:
+    """YYYYMMDD-HHMMSS-<name or 6 random hex chars>, UTC.
+
+    With `root`, a suffix -2, -3, ... is added while that id is already taken there, so two
+    runs created in the same second with the same name still get different ids.
+    """
+    base = f"{_now():%Y%m%d-%H%M%S}-{_slug(name or '') or secrets.token_hex(3)}"
+    run_id, n = base, 1
+    while root is not None and (Path(root) / run_id).exists():
+        n += 1
+        run_id = f"{base}-{n}"
+    return validate_run_id(run_id)
+
+
+# ---------------------------------------------------------------- atomic files
+
+
+def _clean(obj):
+    """A copy of `obj` with NaN and ±inf floats replaced by None (strict JSON has neither)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in `folder` durable (POSIX only; a no-op where folders cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_text(path, text: str) -> None:
+    """Write `text` to `path` so that readers (and crashes) see the old file or the new one."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def atomic_write_json(path, obj) -> None:
+    """`atomic_write_text` of `obj` as indented strict JSON (NaN/inf stored as null)."""
+    atomic_write_text(path, json.dumps(_clean(obj), indent=1, allow_nan=False) + "\n")
+
+
+def _read_json(path: Path, missing=None):
+    """The JSON object in `path`, or `missing` if there is no such file."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return missing
+    try:
+        data = json.loads(raw)
+    except ValueError as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise InputError(f"{path} is not valid JSON ({err}); fix or delete that file") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path} does not hold a JSON object; fix or delete that file")
+    return data
+
+
+# ---------------------------------------------------------------- one run
+
+
+class Run:
+    """One run: a folder `root/id` holding config, status, metrics, summary and models."""
+
+    def __init__(self, root, run_id: str):
+        self.root = Path(root)
+        self.id = validate_run_id(run_id)
+        self.path = self.root / self.id
+        self.skipped_metric_lines = 0  # unparsable lines skipped by the last metrics()
+
+    @classmethod
+    def create(cls, root, config: dict, name: str | None = None) -> Run:
+        """Make a new run folder with its config and a "queued" status."""
+        root = Path(root)
+        root.mkdir(parents=True, exist_ok=True)
+        while True:
+            run = cls(root, new_run_id(name, root))
+            try:
+                run.path.mkdir()
+                break
+            except FileExistsError:  # another process took this id since new_run_id looked
+                continue
+        atomic_write_json(run.config_path, config)
+        run.set_status("queued")
+        return run
+
+    # paths
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.json"
+
+    @property
+    def status_path(self) -> Path:
+        return self.path / "status.json"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def summary_path(self) -> Path:
+        return self.path / "summary.json"
+
+    @property
+    def student_dir(self) -> Path:
+        return self.path / "student"
+
+    @property
+    def baseline_dir(self) -> Path:
+        return self.path / "baseline"
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.path / "checkpoint"
+
+    def exists(self) -> bool:
+        return self.path.is_dir() and (self.status_path.exists() or self.config_path.exists())
+
+    # status and config
+
+    def status(self) -> dict:
+        return _read_json(self.status_path, missing={})
+
+    def config(self) -> dict:
+        return _read_json(self.config_path, missing={})
+
+    def set_status(self, state: str, **extra) -> dict:
+        """Record `state` (keeping other keys) with timestamps; returns the new status.
+
+        created: first status written; started: first time "running"; finished: each time
+        done/failed/cancelled; updated: always. Back to queued/running drops finished and error.
+        Pass error="..." with "failed" and pid=os.getpid() with "running".
+        """
+        if state not in STATES:
+            raise ValueError(f"state must be one of {STATES}, got {state!r}")
+        try:
+            status = self.status()
+        except InputError:  # a corrupt status file is replaced, not fatal to the run
+            status = {}
+        now = _timestamp()
+        if state not in FINISHED_STATES:
+            status.pop("finished", None)
+            status.pop("error", None)
+        status.update(extra)
+        status["state"] = state
+        status.setdefault("created", now)
+        if state == "running":
+            status.setdefault("started", now)
+        if state in FINISHED_STATES:
+            status["finished"] = now
+        status["updated"] = now
+        atomic_write_json(self.status_path, status)
+        return status
+
+    # metrics
+
+    def log_metrics(self, record: dict) -> None:
+        """Append `record` as one JSON line and fsync it, so a kill cannot lose it."""
+        line = json.dumps(_clean(record), separators=(",", ":"), allow_nan=False) + "\n"
+        with open(self.metrics_path, "a+b") as f:
+            if f.tell() > 0:  # a kill mid-line leaves no newline: end that line first
+                f.seek(-1, os.SEEK_END)
+                if f.read(1) != b"\n":
+                    line = "\n" + line
+            f.write(line.encode("utf-8"))
+            f.flush()
+            os.fsync(f.fileno())
+
+    def metrics(self) -> list[dict]:
+        """All logged records in order; unparsable (torn) lines are skipped and counted."""
+        try:
+            data = self.metrics_path.read_bytes()
+        except FileNotFoundError:
+            return []
+        records, skipped = [], 0
+        for line in data.splitlines():
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                record = None
+            if isinstance(record, dict):
+                records.append(record)
+            else:
+                skipped += 1
+        self.skipped_metric_lines = skipped
+        return records
+
+    # summary
+
+    def write_summary(self, summary: dict) -> None:
+        atomic_write_json(self.summary_path, summary)
+
+    def summary(self) -> dict | None:
+        return _read_json(self.summary_path, missing=None)
+
+    def __repr__(self) -> str:
+        return f"Run(root={str(self.root)!r}, id={self.id!r})"
+
+
+# ---------------------------------------------------------------- the store
+
+
+def load_run(run_id: str, root=None) -> Run:
+    """The existing run `run_id` under the runs root."""
+    root = runs_root(root)
+    run = Run(root, run_id)
+    if not run.exists():
+        raise InputError(f"no run '{run_id}' in {root}; `distill runs` lists them")
+    return run
+
+
+def _list_row(run: Run) -> dict:
+    """One `list_runs` row; any corrupt file makes the state "unreadable"."""
+    row = {"id": run.id, "state": None, "created": None, "finished": None}
+    row.update(dict.fromkeys(LIST_CONFIG_FIELDS + LIST_SUMMARY_FIELDS))
+    try:
+        status, config, summary = run.status(), run.config(), run.summary() or {}
+    except (InputError, OSError):
+        row["state"] = "unreadable"
+        return row
+    row["state"] = status.get("state", "unknown")
+    row["created"] = status.get("created")
+    row["finished"] = status.get("finished")
+    row.update({k: config.get(k) for k in LIST_CONFIG_FIELDS})
+    row.update({k: summary.get(k) for k in LIST_SUMMARY_FIELDS})
+    return row
+
+
+def list_runs(root=None) -> list[dict]:
+    """A row per run under the root, newest first (folders that are not runs are ignored)."""
+    root = runs_root(root)
+    rows = []
+    for child in root.iterdir():
+        if not _RUN_ID.fullmatch(child.name) or ".." in child.name or not child.is_dir():
+            continue
+        run = Run(root, child.name)
+        if run.exists():
+            rows.append(_list_row(run))
+    rows.sort(key=lambda r: (r["created"] or "", r["id"]), reverse=True)
+    return rows
+
+
+def delete_run(run_id: str, root=None) -> None:
+    """Delete a run's folder; refused while it is running or if it lies outside the root."""
+    run = load_run(run_id, root)
+    if run.status().get("state") == "running":
+        raise InputError(f"run {run.id} is running; stop it before deleting it (if its process "
+                         f"is gone, delete {run.path} by hand)")
+    target, root_dir = run.path.resolve(), run.root.resolve()
+    if target.parent != root_dir or run.path.is_symlink():
+        raise InputError(f"run {run.id} points outside {root_dir}; not deleting it")
+    shutil.rmtree(target)
+
+
+def compare(run_ids, root=None) -> list[dict]:
+    """Final metrics of each run, one row per run, for a side-by-side table."""
+    rows = []
+    for run_id in run_ids:
+        run = load_run(run_id, root)
+        config, summary = run.config(), run.summary() or {}
+        row = {"id": run.id}
+        row.update({k: config.get(k) for k in COMPARE_CONFIG_FIELDS})
+        row.update({k: summary.get(k) for k in SUMMARY_FIELDS})
+        rows.append(row)
+    return rows
