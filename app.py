@@ -5,4 +5,8 @@ import streamlit as st
 st.set_page_config(page_title="Distillation Playground", page_icon="🎓", layout="wide")
 st.navigation([
     st.Page("pages/home.py", title="Home", icon="🏠", default=True),
+    st.Page("pages/pair.py", title="Pair", icon="🧑‍🏫"),
+    st.Page("pages/soft_labels.py", title="Soft labels", icon="🌡️"),
+    st.Page("pages/distill.py", title="Distill", icon="⚗️"),
+    st.Page("pages/compare.py", title="Compare", icon="📊"),
 ]).run()

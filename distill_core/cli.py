@@ -105,8 +105,13 @@ def cmd_run(args) -> int:
         elif e["type"] == "done" and bar is not None:
             bar.close()
 
+    run = None
+    if args.run_id:
+        from distill_core.runs import load_run
+
+        run = load_run(args.run_id, config.runs_dir)
     try:
-        result = distill(config, on_event=on_event)
+        result = distill(config, on_event=on_event, run=run)
     except Cancelled:
         print("run cancelled; the student so far is kept in its run folder", file=sys.stderr)
         return 143
@@ -211,6 +216,7 @@ def parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="distill a student (defaults: built-in pair on tinytales)")
     run.add_argument("--config", help="a JSON or YAML DistillConfig file; flags override it")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--run-id", help="fill this existing (queued) run instead of a new one")
     _add_config_flags(run)
     run.set_defaults(func=cmd_run)
 

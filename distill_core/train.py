@@ -197,6 +197,9 @@ def _train(config: DistillConfig, acc, run: Run | None, emit, stop) -> RunResult
     teacher_eval = {}
     for step in range(config.steps):
         if stop["asked"]:
+            if main and run is not None:  # keep the student as it is
+                save_student(acc.unwrap_model(students["student"]), tokenizer, run.student_dir,
+                             config, {})
             raise Cancelled("cancelled")
         lr = lr_at(step, peak=config.lr, warmup=config.warmup, total=config.steps)
         logs = {}

@@ -1,0 +1,4 @@
+import streamlit as st
+
+st.title("distill")
+st.info("Coming soon.")

@@ -1,0 +1,4 @@
+import streamlit as st
+
+st.title("pair")
+st.info("Coming soon.")
