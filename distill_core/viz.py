@@ -26,5 +26,120 @@ def _layout(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
 
 # --- soft labels ------------------------------------------------------------------------------
 
+EVERYTHING_ELSE = "everything else"
+
+
+def soft_label_bars(view: dict, title: str = "Next-token probabilities") -> go.Figure:
+    """Teacher vs student probability at T for the teacher's top tokens, then everything else.
+
+    `view` is `explore.soft_label_view(...)`; bar heights are its numbers, unchanged.
+    """
+    labels = [*view["tokens"], EVERYTHING_ELSE]
+    fig = go.Figure()
+    for name, color, probs in (
+            ("teacher", TEACHER_COLOR, [*view["teacher"], view["teacher_rest"]]),
+            ("student", student_color(0), [*view["student"], view["student_rest"]])):
+        fig.add_bar(x=labels, y=probs, name=name, marker_color=color,
+                    hovertemplate="%{x}: %{y:.4f}<extra>" + name + "</extra>")
+    fig.update_layout(barmode="group", yaxis_range=[0, 1])
+    fig.update_xaxes(type="category")
+    return _layout(fig, f"{title} at T = {view['temperature']:g}", "next token", "probability")
+
+
+def kl_contributions(view: dict, kind: str = "forward_kl") -> go.Figure:
+    """Each shown token's term of the KL divergence at T, then all other tokens' terms summed.
+
+    forward_kl: p·log(p/q), KL(teacher‖student), large where the teacher puts mass the student
+    misses (mode-covering). reverse_kl: q·log(q/p), KL(student‖teacher), large where the
+    student puts mass the teacher does not (mode-seeking). Bars sum to the divergence (nats);
+    single terms can be negative.
+    """
+    if kind not in ("forward_kl", "reverse_kl"):
+        raise ValueError(f"kind must be 'forward_kl' or 'reverse_kl', not {kind!r}")
+    terms = [*view[kind], view[f"{kind}_rest"]]
+    name = "KL(teacher‖student)" if kind == "forward_kl" else "KL(student‖teacher)"
+    color = TEACHER_COLOR if kind == "forward_kl" else student_color(0)
+    fig = go.Figure()
+    fig.add_bar(x=[*view["tokens"], EVERYTHING_ELSE], y=terms, name=name, marker_color=color,
+                hovertemplate="%{x}: %{y:.4f} nats<extra></extra>")
+    fig.update_xaxes(type="category")
+    return _layout(fig, f"Where {name} = {sum(terms):.3f} nats comes from, at T = "
+                        f"{view['temperature']:g}", "next token", "contribution (nats)")
+
 
 # --- runs -------------------------------------------------------------------------------------
+
+# Loss parts as the training loop logs them: (metrics key, legend label, line dash).
+LOSS_PARTS = (("loss", "total", "solid"), ("kd", "KD (teacher)", "dash"),
+              ("ce", "CE (real tokens)", "dot"))
+
+
+def _series(records: list[dict], key: str) -> tuple[list, list]:
+    """(steps, values) of the records that hold a number under `key` (eval-only keys skip steps)."""
+    points = [(r["step"], r[key]) for r in records if r.get(key) is not None and "step" in r]
+    return [s for s, _ in points], [v for _, v in points]
+
+
+def _curve(fig: go.Figure, x, y, name: str, color: str, dash: str, hover: str,
+           group: str, markers: bool = False) -> None:
+    fig.add_scatter(x=x, y=y, name=name, legendgroup=group, mode="lines+markers" if markers
+                    else "lines", line={"color": color, "dash": dash},
+                    hovertemplate=f"{hover}<extra>{group}</extra>")
+
+
+def learning_curves(runs: dict[str, list[dict]]) -> go.Figure:
+    """Training loss per step of each run (metrics.jsonl records, keyed by a label).
+
+    One colour per run, one dash per part (total, KD, CE); a run trained with a baseline also
+    gets the baseline's loss (the same student without the teacher) in grey.
+    """
+    fig = go.Figure()
+    for i, (name, records) in enumerate(runs.items()):
+        for key, part, dash in LOSS_PARTS:
+            x, y = _series(records, key)
+            _curve(fig, x, y, f"{name} · {part}", student_color(i), dash,
+                   f"{part}: %{{y:.3f}} nats/token", name)
+        x, y = _series(records, "baseline_loss")
+        if x:
+            _curve(fig, x, y, f"{name} · baseline (no teacher)", BASELINE_COLOR, "dashdot",
+                   "baseline: %{y:.3f} nats/token", name)
+    return _layout(fig, "Training loss", "step", "loss (nats/token)")
+
+
+def perplexity_curves(runs: dict[str, list[dict]],
+                      teacher_ppl: float | dict[str, float] | None = None) -> go.Figure:
+    """Validation perplexity at each evaluation, with the teacher's as a dashed line.
+
+    `teacher_ppl` is one number (a line named "teacher") or {label: perplexity} when the runs
+    were measured against different teachers or data. Baselines, where present, are grey.
+    """
+    fig = go.Figure()
+    last_step = max((r.get("step", 0) for records in runs.values() for r in records), default=1)
+    for i, (name, records) in enumerate(runs.items()):
+        x, y = _series(records, "val_ppl")
+        _curve(fig, x, y, f"{name} · student", student_color(i), "solid",
+               "student: %{y:.2f}", name, markers=True)
+        x, y = _series(records, "baseline_val_ppl")
+        if x:
+            _curve(fig, x, y, f"{name} · baseline (no teacher)", BASELINE_COLOR, "dashdot",
+                   "baseline: %{y:.2f}", name, markers=True)
+    lines = teacher_ppl if isinstance(teacher_ppl, dict) else {"teacher": teacher_ppl}
+    for label, ppl in lines.items():
+        if ppl is not None:
+            _curve(fig, [0, last_step or 1], [ppl, ppl], label, TEACHER_COLOR, "dash",
+                   f"{label}: %{{y:.2f}}", label)
+    fig.update_yaxes(type="log")
+    return _layout(fig, "Validation perplexity (lower is better)", "step",
+                   "perplexity (exp of nats/token, log scale)")
+
+
+def agreement_curves(runs: dict[str, list[dict]]) -> go.Figure:
+    """How often the student's top next token is the teacher's, at each evaluation."""
+    fig = go.Figure()
+    for i, (name, records) in enumerate(runs.items()):
+        x, y = _series(records, "agreement")
+        _curve(fig, x, [100 * v for v in y], name, student_color(i), "solid",
+               "agreement: %{y:.1f} %", name, markers=True)
+    fig.update_yaxes(range=[0, 100])
+    return _layout(fig, "Top-1 agreement with the teacher", "step",
+                   "agreement (% of tokens)")

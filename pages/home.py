@@ -1,32 +1,44 @@
-"""Home: what knowledge distillation is, and the built-in pair at a glance."""
+"""Home: what knowledge distillation is, the path through the app, and the built-in pair."""
 
 import streamlit as st
 
 from distill_core import InputError
-from distill_core.models import PAIRS, describe, load_teacher, load_student
+from distill_core.models import describe
+from pages._shared import DEFAULT_STUDENT, DEFAULT_TEACHER, student, teacher
 
 st.title("Distillation Playground")
+st.subheader("Can a student perform as well as its teacher?")
 st.markdown(
-    "**Can a student language model perform as well as its teacher?** A large *teacher* model "
-    "predicts, at every position, a full probability for each possible next token. A small "
-    "*student* learns from those soft labels, softened by a temperature T, mixed with the "
-    "ordinary one-hot labels by a weight α."
+    "A language model does not just name the next word: it gives every token in its vocabulary "
+    "a probability. A trained *teacher* knows that after *“the little”* both *girl* and *boy* are "
+    "likely and *spoon* is not. Those graded guesses — **soft labels** — say far more than the "
+    "single word that actually came next (the **hard label**), and a small *student* model can "
+    "learn from them.\n\n"
+    "**Knowledge distillation** trains the student on a mix of the two: the teacher's "
+    "probabilities, flattened by a **temperature T** so that unlikely tokens still carry a "
+    "signal, weighed by **α**, and the ordinary next-token labels, weighed by 1 − α. Here you "
+    "can see what T does to a distribution, train a student, and measure how close it gets."
 )
 
+st.markdown("#### Three steps")
+st.page_link("pages/soft_labels.py", label="1. Explore soft labels: temperature and α on one "
+             "prediction", icon="🌡️")
+st.page_link("pages/distill.py", label="2. Distill a student from the teacher", icon="⚗️")
+st.page_link("pages/compare.py", label="3. Compare students with the teacher and a baseline",
+             icon="📊")
+st.caption("Want other models? Choose any teacher and student on the Pair page first.")
+st.page_link("pages/pair.py", label="Choose a pair", icon="🧑‍🏫")
 
-@st.cache_resource(show_spinner="Loading the built-in pair…")
-def builtin_pair():
-    teacher, tokenizer = load_teacher("builtin:teacher")
-    student = load_student(PAIRS["builtin"].student, teacher)
-    return describe(teacher), describe(student), len(tokenizer)
-
-
+st.markdown("#### The built-in pair")
 try:
-    teacher, student, vocab = builtin_pair()
+    t_model, tok = teacher(DEFAULT_TEACHER)
+    facts = {"Teacher": describe(t_model),
+             "Student (half: every other teacher layer)": describe(student(DEFAULT_STUDENT,
+                                                                           DEFAULT_TEACHER))}
 except InputError as err:
     st.error(str(err))
 else:
-    cols = st.columns(2)
-    for col, name, facts in ((cols[0], "Teacher", teacher), (cols[1], "Student (half)", student)):
-        col.metric(f"{name} parameters", f"{facts['parameters'] / 1e6:.2f} M")
-        col.caption(f"{facts['layers']} layers, width {facts['width']}, {vocab} tokens")
+    for col, (name, f) in zip(st.columns(2), facts.items()):
+        col.metric(f"{name} parameters", f"{f['parameters'] / 1e6:.2f} M")
+        col.caption(f"{f['layers']} layers, width {f['width']}, {len(tok):,} tokens, "
+                    f"reads up to {f['context']} tokens")

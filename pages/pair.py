@@ -1,4 +1,82 @@
+"""Pair: choose a teacher and a student, and see what distilling one into the other costs."""
+
 import streamlit as st
 
-st.title("pair")
-st.info("Coming soon.")
+from distill_core import InputError
+from distill_core.config import DistillConfig
+from distill_core.estimate import model_facts, time_per_step, training_memory_mb
+from distill_core.models import BUILTIN_DIRS, PAIRS, PRESETS, require_compatible
+from pages._shared import chosen_pair, student, teacher, tokenizer
+
+st.title("Choose a teacher and a student")
+current = chosen_pair()
+builtins, presets = [f"builtin:{n}" for n in BUILTIN_DIRS], [f"builtin:{n}" for n in PRESETS]
+registry = [(p.teacher, p.student) for p in PAIRS.values()]
+is_builtin = current[0] in builtins and current[1] in presets
+source = st.radio("Pick from", ["built-in models", "registry pairs", "any model"],
+                  index=0 if is_builtin else 1 if current in registry else 2,
+                  horizontal=True, key="pair_source")
+left, right = st.columns(2)
+if source == "built-in models":
+    t_spec = left.selectbox("Teacher", builtins, key="builtin_teacher",
+                            index=builtins.index(current[0]) if is_builtin else 0)
+    s_spec = right.selectbox("Student preset (made from the teacher)", presets,
+                             index=presets.index(current[1] if is_builtin else "builtin:half"),
+                             key="builtin_student")
+elif source == "registry pairs":
+    name = left.selectbox("Pair", list(PAIRS), key="registry_pair",
+                          index=registry.index(current) if current in registry else 0)
+    t_spec, s_spec = PAIRS[name].teacher, PAIRS[name].student
+    right.caption(PAIRS[name].note)
+else:
+    t_spec = left.text_input("Teacher: builtin:…, a Hugging Face id or a local folder",
+                             value=current[0], key="typed_teacher")
+    s_spec = right.text_input("Student: a preset, a Hugging Face id or a local folder",
+                              value=current[1], key="typed_student")
+
+config = DistillConfig()  # the batch a run uses unless told otherwise
+
+
+@st.cache_data(show_spinner="Timing a few training steps…", max_entries=16)
+def seconds_per_step(t_spec: str, s_spec: str, batch_size: int, seq_len: int) -> float:
+    return time_per_step(teacher(t_spec)[0], student(s_spec, t_spec),
+                         scale_to=(batch_size, seq_len))
+
+
+try:
+    t_model, t_tok = teacher(t_spec)
+    s_model = student(s_spec, t_spec)
+    verdict = require_compatible(t_tok, tokenizer(s_spec, t_spec),
+                                 t_model.get_output_embeddings().weight.shape[0],
+                                 s_model.get_output_embeddings().weight.shape[0])
+except InputError as err:
+    st.error(str(err))
+    st.stop()
+
+st.session_state["teacher"], st.session_state["student"] = t_spec.strip(), s_spec.strip()
+st.success(f"Tokenizers: {verdict.message}. The other pages now use this pair.")
+
+facts = {"Teacher": model_facts(t_spec, t_model), "Student": model_facts(s_spec, s_model)}
+for col, (role, f) in zip(st.columns(2), facts.items()):
+    col.metric(f"{role} parameters", f"{f['parameters']:,}")
+    disk = (f"{f['disk_mb']:.1f} MB on disk (safetensors)" if f["disk_mb"] is not None
+            else f"not saved yet ({f['size_mb']:.1f} MB in fp32)")
+    col.caption(f"{f['architecture']}: {f['layers']} layers, width {f['width']}, {f['heads']} "
+                f"heads; {disk}")
+
+s_facts = facts["Student"]
+memory = training_memory_mb(facts["Teacher"]["parameters"], s_facts["parameters"],
+                            config.batch_size, config.seq_len, verdict.vocab_size,
+                            s_facts["layers"], s_facts["width"], n_head=s_facts["heads"])
+seconds = seconds_per_step(t_spec.strip(), s_spec.strip(), config.batch_size, config.seq_len)
+st.markdown(f"#### One training step: {config.batch_size} × {config.seq_len} tokens, fp32")
+mem_col, time_col = st.columns(2)
+mem_col.metric("Training memory (estimate)", f"{memory['total']:,.0f} MB")
+mem_col.caption("teacher weights {teacher_weights:,.1f} MB + student weights, grads and 2 AdamW "
+                "moments {student_states:,.1f} MB + activations {activations:,.1f} MB + both "
+                "models' logits {logits:,.1f} MB; framework overhead on top.".format(**memory))
+time_col.metric("Time per step", f"{seconds:.2f} s")
+time_col.caption(f"Measured on this machine with a quick timing: teacher forward + student "
+                 f"forward and backward on 4 × 64 tokens, scaled to {config.batch_size} × "
+                 f"{config.seq_len}. About {seconds * config.steps / 60:.1f} min for "
+                 f"{config.steps} steps.")

@@ -1,4 +1,84 @@
+"""Soft labels: what temperature T does to the teacher's next-token distribution, and what the
+distillation loss makes of it at weight α. Models run once per prompt; sliders only redo math."""
+
 import streamlit as st
 
-st.title("soft_labels")
-st.info("Coming soon.")
+from distill_core import InputError
+from distill_core.explore import TEMPERATURES, next_token_logits, readouts, soft_label_view
+from distill_core.runs import list_runs, load_run
+from distill_core.viz import kl_contributions, soft_label_bars
+from pages._shared import chosen_pair, student, teacher
+
+PROMPTS = ["Once upon a time there was a little", "One day, Lily went to the", "The sky was"]
+DIRECTIONS = {"forward_kl": "forward KL(teacher‖student)",
+              "reverse_kl": "reverse KL(student‖teacher)"}
+
+
+@st.cache_data(show_spinner="Running both models on the prompt…", max_entries=64)
+def prompt_logits(t_spec: str, s_spec: str, prompt: str):
+    """Next-token logits (V,) of teacher and student: the only model calls on this page."""
+    t_model, tok = teacher(t_spec)
+    return next_token_logits(t_model, tok, prompt), next_token_logits(student(s_spec, t_spec),
+                                                                       tok, prompt)
+
+
+st.title("Soft labels and temperature")
+t_spec, s_spec = chosen_pair()
+runs = [load_run(r["id"]) for r in list_runs() if r["state"] == "done" and r["teacher"] == t_spec]
+trained = {f"trained in run {run.id}": str(run.student_dir) for run in runs
+           if run.student_dir.is_dir()}
+s_label = st.selectbox("Student", [f"{s_spec} (before distillation)", *trained],
+                       key="student_choice")
+s_spec = trained.get(s_label, s_spec)
+
+st.session_state.setdefault("prompt", PROMPTS[0])
+st.selectbox("Example prompts", PROMPTS, key="example",
+             on_change=lambda: st.session_state.update(prompt=st.session_state["example"]))
+prompt = st.text_input("Prompt: the models predict the token that comes next", key="prompt")
+left, right = st.columns(2)
+temperature = left.select_slider("Temperature T", TEMPERATURES, value=1.0, key="temperature",
+                                 format_func=lambda t: f"{t:g}")
+alpha = right.slider("α: weight of the teacher's soft labels", 0.0, 1.0, 0.5, 0.05, key="alpha")
+
+try:
+    t_logits, s_logits = prompt_logits(t_spec, s_spec, prompt)
+except InputError as err:
+    st.error(str(err))
+    st.stop()
+
+direction = st.radio("Divergence", list(DIRECTIONS), format_func=DIRECTIONS.get, horizontal=True,
+                     key="kl_direction")
+tok = teacher(t_spec)[1]
+view = soft_label_view(t_logits, s_logits, tok, temperature)
+r = readouts(t_logits, s_logits, temperature=temperature, alpha=alpha, kind=direction,
+             tokenizer=tok)
+st.plotly_chart(soft_label_bars(view, title="Teacher vs student"), key="bars")
+if s_spec.startswith("builtin:"):
+    st.caption(f"The student is {s_spec} as made before any training, so its guesses are rough: "
+               "distil one on the Distill page, then pick its run above.")
+
+cols = st.columns(4)
+cols[0].metric("Teacher entropy", f"{r['teacher_entropy']:.3f} nats")
+cols[1].metric("Teacher: effective choices", f"{r['teacher_choices']:,.1f}", help="exp(entropy)")
+cols[2].metric("Student entropy", f"{r['student_entropy']:.3f} nats")
+cols[3].metric("Student: effective choices", f"{r['student_choices']:,.1f}")
+cols[0].metric("Hard label", r["hard_label"], help="the teacher's top token, with probability 1: "
+               "what one-hot training uses. It is the same at every T.")
+cols[1].metric("Soft label on it", f"{r['hard_label_teacher_prob']:.3f}",
+               help="the teacher's probability for that token at T; the rest is spread out")
+cols[2].metric("KL(teacher‖student)", f"{r['kl_teacher_student']:.4f} nats")
+cols[3].metric("KL(student‖teacher)", f"{r['kl_student_teacher']:.4f} nats")
+cols[0].metric("KD part α·T²·D", f"{r['kd_term']:.4f} nats")
+cols[1].metric("CE part (1−α)·CE", f"{r['ce_term']:.4f} nats")
+cols[2].metric("Loss total", f"{r['total']:.4f} nats")
+st.caption("The hard label is the same at every T (dividing logits by T keeps their order); "
+           "only the soft label spreads out. D is the chosen divergence at T, CE the student's "
+           "cross-entropy on the hard label; T² keeps the KD gradient about the same size as T "
+           "changes.")
+
+st.markdown(
+    "**Forward KL** averages over the *teacher's* probabilities: it punishes the student for "
+    "missing any token the teacher likes, so the student spreads out to cover every mode. "
+    "**Reverse KL** averages over the *student's*: it punishes putting mass where the teacher "
+    "has little, so the student may settle on one likely mode and ignore the rest.")
+st.plotly_chart(kl_contributions(view, direction), key="contributions")

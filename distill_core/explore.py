@@ -1,0 +1,150 @@
+"""The temperature explorer's numbers: one next-token distribution per model, viewed at T.
+
+Everything here is a pure function of logits (no Streamlit), so the app computes the logits
+once per (model, prompt) and each slider move only redoes this cheap math:
+
+    logits = next_token_logits(model, tokenizer, prompt)          # (V,), once
+    view = soft_label_view(teacher_logits, student_logits, tokenizer, T)   # top-k bars
+    numbers = readouts(teacher_logits, student_logits, temperature=T, alpha=α)
+
+All quantities are in nats. The math itself lives in `losses` (soften, entropy, divergence,
+kd_loss); this module only arranges it for one position.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from distill_core.errors import InputError
+from distill_core.losses import divergence, entropy, kd_loss, soften
+
+__all__ = ["TEMPERATURES", "context_length", "next_token_logits", "readouts", "soft_label_view",
+           "visible"]
+
+# 0.1 to 20, ten steps per factor of 10 (evenly spaced on a log scale), 2 significant figures:
+# 0.1, 0.13, 0.16, 0.2, 0.25, … 1, 1.3, 1.6, 2, 2.5, 3.2, 4, 5, 6.3, 7.9, 10, 13, 16, 20.
+TEMPERATURES = tuple(float(f"{10 ** ((i - 10) / 10):.2g}") for i in range(24))
+
+_VISIBLE = str.maketrans({" ": "␣", "\n": "↵", "\t": "⇥"})
+
+
+def context_length(model) -> int | None:
+    """How many tokens the model can read at once (None if its config does not say)."""
+    cfg = model.config
+    return getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None)
+
+
+def next_token_logits(model, tokenizer, prompt: str) -> torch.Tensor:
+    """Logits (V,) float32 for the token after `prompt`, over the tokenizer's real tokens.
+
+    Embedding rows past the tokenizer's vocabulary (padding to a round number) are dropped, so
+    two models that share a tokenizer give logits of the same length.
+    """
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise InputError("the prompt is empty; type a few words")
+    ids = tokenizer(prompt, return_tensors="pt")["input_ids"]  # (1, n), with its own special tokens
+    n, context = ids.shape[1], context_length(model)
+    if n == 0:
+        raise InputError("the prompt is empty; type a few words")
+    if context is not None and n > context:
+        raise InputError(f"the prompt is {n} tokens long but the model reads at most {context} "
+                         "tokens; shorten the prompt")
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            logits = model(input_ids=ids).logits[0, -1]  # (V_rows,)
+    finally:
+        model.train(was_training)
+    vocab = min(len(tokenizer), logits.shape[-1])
+    return logits[:vocab].float().clone()  # a normal tensor again, outside inference mode
+
+
+def visible(token_text: str) -> str:
+    """Token text with its whitespace made visible: space ␣, newline ↵, tab ⇥; empty ∅."""
+    return token_text.translate(_VISIBLE) if token_text else "∅"
+
+
+def _contributions(p_logits: torch.Tensor, q_logits: torch.Tensor, temperature: float):
+    """Per-token terms of KL(p‖q) at T: p (log p − log q), (V,). They sum to the divergence."""
+    log_p = F.log_softmax(p_logits.float() / temperature, dim=-1)
+    log_q = F.log_softmax(q_logits.float() / temperature, dim=-1)
+    return log_p.exp() * (log_p - log_q)
+
+
+def soft_label_view(teacher_logits: torch.Tensor, student_logits: torch.Tensor, tokenizer,
+                    temperature: float, k: int = 10) -> dict:
+    """The teacher's top-k next tokens at T, with both models' probabilities for them.
+
+    Keys: tokens (visible text; " #id" added where two read the same), ids, teacher, student
+    (probabilities at T for those tokens), teacher_rest, student_rest (the "everything else"
+    bucket: 1 − the shown sum), forward_kl, reverse_kl (each shown token's term of
+    KL(teacher‖student) and KL(student‖teacher) at T) with forward_kl_rest, reverse_kl_rest
+    (all other tokens' terms summed), temperature, vocab.
+    """
+    if teacher_logits.shape != student_logits.shape:
+        raise InputError(f"teacher and student give different vocabularies "
+                         f"({teacher_logits.shape[-1]:,} vs {student_logits.shape[-1]:,} tokens)")
+    p = soften(teacher_logits, temperature)  # (V,)
+    q = soften(student_logits, temperature)  # (V,)
+    k = max(1, min(int(k), p.shape[-1]))
+    top = torch.topk(p, k).indices  # (k,) most likely first
+    ids = top.tolist()
+    forward = _contributions(teacher_logits, student_logits, temperature)  # (V,)
+    reverse = _contributions(student_logits, teacher_logits, temperature)  # (V,)
+    shown_p, shown_q = p[top].tolist(), q[top].tolist()
+    shown_f, shown_r = forward[top].tolist(), reverse[top].tolist()
+    tokens = [visible(tokenizer.decode([i])) for i in ids]
+    tokens = [t if tokens.count(t) == 1 else f"{t} #{i}" for t, i in zip(tokens, ids)]  # unique
+    return {
+        "temperature": float(temperature),
+        "vocab": p.shape[-1],
+        "ids": ids,
+        "tokens": tokens,
+        "teacher": shown_p,
+        "student": shown_q,
+        "teacher_rest": max(0.0, 1.0 - math.fsum(shown_p)),
+        "student_rest": max(0.0, 1.0 - math.fsum(shown_q)),
+        "forward_kl": shown_f,
+        "reverse_kl": shown_r,
+        "forward_kl_rest": float(forward.sum()) - math.fsum(shown_f),
+        "reverse_kl_rest": float(reverse.sum()) - math.fsum(shown_r),
+    }
+
+
+def readouts(teacher_logits: torch.Tensor, student_logits: torch.Tensor, *, temperature: float,
+             alpha: float, kind: str = "forward_kl", tokenizer=None) -> dict:
+    """The numbers behind one position at temperature T and mixing weight α, in nats.
+
+    The hard label is the teacher's most likely token: what one-hot training would use. It is
+    the same at every T (dividing logits by T > 0 keeps their order); only its probability
+    (the soft label's peak) changes. kd_term = α·T²·D_T(teacher, student) and
+    ce_term = (1 − α)·CE(student, hard label), as `kd_loss` weighs them; total is their sum.
+    """
+    t, s = teacher_logits.float(), student_logits.float()
+    hard = int(torch.argmax(t))
+    h_teacher = float(entropy(t, temperature))
+    h_student = float(entropy(s, temperature))
+    total, parts = kd_loss(s.view(1, 1, -1), t.view(1, 1, -1), torch.tensor([[hard]]),
+                           alpha=alpha, temperature=temperature, kind=kind)  # (B=1, T=1, V)
+    out = {
+        "teacher_entropy": h_teacher,
+        "student_entropy": h_student,
+        "teacher_choices": math.exp(h_teacher),
+        "student_choices": math.exp(h_student),
+        "hard_label_id": hard,
+        "hard_label_teacher_prob": float(soften(t, temperature)[hard]),
+        "hard_label_student_prob": float(soften(s, temperature)[hard]),
+        "kl_teacher_student": float(divergence(s, t, kind="forward_kl", temperature=temperature)),
+        "kl_student_teacher": float(divergence(s, t, kind="reverse_kl", temperature=temperature)),
+        "divergence": float(parts["kd"]),
+        "kd_term": alpha * temperature**2 * float(parts["kd"]),
+        "ce_term": (1.0 - alpha) * float(parts["ce"]),
+        "total": float(total),
+    }
+    if tokenizer is not None:
+        out["hard_label"] = visible(tokenizer.decode([hard]))
+    return out

@@ -1,0 +1,81 @@
+"""A run's progress and verdict in words and numbers, read from what the run wrote to disk.
+
+    progress(run.metrics(), steps)   {"step", "steps", "fraction", "elapsed_s", "eta_s"}
+    verdict_rows(run.summary())      [(label, value text)], the same rows as `distill show`
+    verdict_sentence(run.summary())  "The student keeps 92.1 % of the teacher's quality ..."
+
+Every number comes from metrics.jsonl or summary.json: nothing here is estimated except the
+ETA, which assumes the remaining steps take as long as the ones done so far.
+"""
+
+from __future__ import annotations
+
+from distill_core.cli import VERDICT, _fmt
+from distill_core.jobs import pid_alive
+
+ACTIVE_STATES = ("queued", "running")
+
+
+def progress(metrics: list[dict], steps: int) -> dict:
+    """Steps done out of `steps`, the fraction (0..1), seconds spent training, and the ETA."""
+    last = metrics[-1] if metrics else {}
+    done, elapsed = int(last.get("step", 0)), last.get("elapsed_s")
+    eta = elapsed / done * (steps - done) if done and elapsed is not None else None
+    return {"step": done, "steps": steps, "fraction": min(1.0, done / steps) if steps else 0.0,
+            "elapsed_s": elapsed, "eta_s": eta}
+
+
+def duration(seconds: float | None) -> str:
+    """Seconds for people: '42 s', '3 min 05 s', '1 h 07 min'."""
+    if seconds is None:
+        return "-"
+    s = round(seconds)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+def progress_text(state: str, p: dict) -> str:
+    """One line under the progress bar."""
+    if state == "queued":
+        return "queued: starting the training process…"
+    if state == "running" and not p["step"]:
+        return "running: loading the teacher, the student and the data…"
+    text = f"{state}: step {p['step']:,} / {p['steps']:,}"
+    if state == "running" and p["eta_s"] is not None:
+        text += f" · {duration(p['elapsed_s'])} so far · about {duration(p['eta_s'])} left"
+    return text
+
+
+def stalled(status: dict) -> bool:
+    """True when a run says queued/running but the process that wrote that is gone."""
+    pid = status.get("pid")
+    return status.get("state") in ACTIVE_STATES and bool(pid) and not pid_alive(pid)
+
+
+def latest(metrics: list[dict], key: str):
+    """The last logged value of `key` (eval metrics appear only at eval steps), or None."""
+    return next((r[key] for r in reversed(metrics) if r.get(key) is not None), None)
+
+
+def verdict_rows(summary: dict) -> list[tuple[str, str]]:
+    """(label, value) rows of the final metrics, formatted exactly as the CLI's verdict table."""
+    return [(label, _fmt(summary.get(key), fmt)) for label, key, fmt in VERDICT
+            if key in summary and (summary.get(key) is not None or key == "baseline_ppl")]
+
+
+def verdict_sentence(summary: dict) -> str:
+    """The run's result in one or two sentences, every number measured (from summary.json)."""
+    keep, size, speed = (summary.get(k) for k in ("retention_pct", "size_ratio", "speedup"))
+    if keep is None or size is None or speed is None:
+        return "This run has no final measurements yet."
+    pace = (f"runs {speed:.2f}× faster" if speed >= 1
+            else f"runs at only {speed:.2f}× the teacher's speed")
+    text = (f"The student keeps {keep:.1f} % of the teacher's quality at {100 * size:.1f} % of "
+            f"its size and {pace}.")
+    if summary.get("gap_closed_pct") is not None:
+        text += (f" It closes {summary['gap_closed_pct']:.1f} % of the gap to the teacher "
+                 "(against the same student trained without one).")
+    return text

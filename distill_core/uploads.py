@@ -1,0 +1,76 @@
+"""Text files a user uploads in the app, kept under `<runs root>/uploads/` so runs can read them.
+
+    path = save_upload("my stories.txt", data)      # <root>/uploads/3f2a9c01be-my_stories.txt
+    config = DistillConfig(dataset=str(path))
+
+The stored name is the upload's own name made safe (basename only, letters, digits, '.', '_'
+and '-', no leading dot) behind a short hash of the content, so two different files never
+collide and the same file uploaded twice is stored once. Only UTF-8 text is kept: .txt, .jsonl
+and .csv, at most `max_bytes`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from distill_core.errors import InputError
+from distill_core.runs import runs_root
+
+UPLOAD_SUFFIXES = (".txt", ".jsonl", ".csv")
+MAX_UPLOAD_BYTES = 50_000_000  # the same cap data.load_corpus puts on a file
+HASH_CHARS = 10
+
+
+def save_upload(filename: str, data: bytes, root=None, max_bytes: int = MAX_UPLOAD_BYTES) -> Path:
+    """Check an uploaded file and store it under `<root>/uploads/`; return its path."""
+    name = safe_name(filename)
+    if len(data) > max_bytes:
+        raise InputError(f"{name} is {_mb(len(data))}, over the upload limit of {_mb(max_bytes)}: "
+                         "use a smaller file")
+    if not data.strip():
+        raise InputError(f"{name} is empty: upload a file with at least 2 documents")
+    if b"\0" in data:
+        raise InputError(f"{name} looks binary (it holds NUL bytes): upload a UTF-8 text file")
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise InputError(f"{name} is not UTF-8 text (bad byte at offset {err.start}): save it "
+                         "as UTF-8 and upload it again") from None
+    folder = runs_root(root) / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{hashlib.sha256(data).hexdigest()[:HASH_CHARS]}-{name}"
+    if not (path.is_file() and path.read_bytes() == data):
+        _write_bytes(path, data)
+    return path
+
+
+def safe_name(filename: str) -> str:
+    """A safe basename with an allowed suffix: '../x/My data!.TXT' -> 'My_data_.txt'."""
+    base = re.split(r"[\\/]", str(filename or ""))[-1]
+    stem, dot, suffix = base.rpartition(".")
+    suffix = "." + suffix.lower() if dot else ""
+    if suffix not in UPLOAD_SUFFIXES:
+        raise InputError(f"cannot use {base or 'a file without a name'!r}: upload a "
+                         f"{', '.join(UPLOAD_SUFFIXES)} file")
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", stem).lstrip(".")[:80] or "upload"
+    return stem + suffix
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB"
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temp file beside `path`, then rename: readers never see half a file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

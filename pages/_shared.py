@@ -1,0 +1,36 @@
+"""Cached model loaders and the chosen pair, shared by the pages (this file is not a page).
+
+Each model loads once per process: every page asks these functions, so the Home page's load
+also serves the Pair and Soft labels pages. The chosen pair lives in st.session_state
+("teacher", "student"), written by the Pair page.
+"""
+
+import streamlit as st
+
+from distill_core.models import load_student, load_teacher, load_tokenizer
+
+DEFAULT_TEACHER, DEFAULT_STUDENT = "builtin:teacher", "builtin:half"
+
+
+def chosen_pair() -> tuple[str, str]:
+    """(teacher spec, student spec) chosen on the Pair page, or the built-in pair."""
+    return (st.session_state.setdefault("teacher", DEFAULT_TEACHER),
+            st.session_state.setdefault("student", DEFAULT_STUDENT))
+
+
+@st.cache_resource(show_spinner="Loading the teacher…", max_entries=4)
+def teacher(spec: str):
+    """(model, tokenizer), frozen, eval mode."""
+    return load_teacher(spec.strip())
+
+
+@st.cache_resource(show_spinner="Loading the student…", max_entries=8)
+def student(spec: str, teacher_spec: str):
+    """The student as it is before training (a preset is made from the teacher, seed 0)."""
+    return load_student(spec.strip(), teacher(teacher_spec)[0])
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def tokenizer(spec: str, teacher_spec: str):
+    """The model's own tokenizer (a preset uses the teacher's)."""
+    return load_tokenizer(spec.strip(), teacher_spec.strip())

@@ -1,0 +1,78 @@
+"""The Pair page: facts, costs and the tokenizer verdict before anything trains; bad ids."""
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from distill_core import models
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+
+
+def open_pair() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    return at.switch_page("pages/pair.py").run()
+
+
+def metrics(at: AppTest) -> dict:
+    return {m.label: m.value for m in at.metric}
+
+
+def test_builtin_pair_shows_sizes_costs_and_verdict():
+    at = open_pair()
+    assert not at.exception and not at.error
+    shown = metrics(at)
+    teacher, _ = models.load_teacher("builtin:teacher")
+    n = sum(p.numel() for p in teacher.parameters())
+    assert shown["Teacher parameters"] == f"{n:,}"
+    assert "Student parameters" in shown
+    assert shown["Training memory (estimate)"].endswith(" MB")
+    assert float(shown["Time per step"].split()[0]) > 0
+    captions = " ".join(c.value for c in at.caption)
+    assert "measured on this machine with a quick timing" in captions.lower()
+    assert "MB on disk (safetensors)" in captions and "4 layers" in captions
+    assert "identical tokenizers" in at.success[0].value
+    assert (at.session_state["teacher"], at.session_state["student"]) == ("builtin:teacher",
+                                                                          "builtin:half")
+
+
+def test_choosing_a_preset_becomes_the_sessions_student():
+    at = open_pair()
+    at.selectbox(key="builtin_student").set_value("builtin:tiny").run()
+    assert not at.exception and not at.error
+    assert at.session_state["student"] == "builtin:tiny"
+    at.switch_page("pages/pair.py").run()  # coming back keeps the choice
+    assert at.selectbox(key="builtin_student").value == "builtin:tiny"
+
+
+@pytest.mark.parametrize("spec, words", [
+    ("builtin:nope", "unknown built-in model"),
+    ("nobody/no-such-model", "not in the local Hugging Face cache"),
+    ("./no/such/folder", "no model folder")])
+def test_unknown_models_show_an_error(spec, words):
+    at = open_pair()
+    at.radio(key="pair_source").set_value("any model").run()
+    at.text_input(key="typed_teacher").set_value(spec).run()
+    assert not at.exception
+    assert words in at.error[0].value
+    assert not at.metric  # nothing is estimated for a pair that does not load
+
+
+def test_incompatible_pair_shows_the_tokenizer_verdict(small_teacher_dir):
+    at = open_pair()
+    at.radio(key="pair_source").set_value("any model").run()
+    at.text_input(key="typed_student").set_value(str(small_teacher_dir)).run()
+    assert not at.exception
+    assert "tokenizers differ" in at.error[0].value
+    assert at.session_state["student"] == "builtin:half"  # the failed pair is not kept
+
+
+def test_registry_pair_not_downloaded_shows_an_error_offline():
+    if models._cached(models.resolve("openai-community/gpt2")):
+        pytest.skip("gpt2 is in the local Hugging Face cache")
+    at = open_pair()
+    at.radio(key="pair_source").set_value("registry pairs").run()
+    at.selectbox(key="registry_pair").set_value("gpt2").run()
+    assert not at.exception
+    assert "offline" in at.error[0].value
