@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -116,8 +117,8 @@ def build(out: Path, *, stories=240_000, val_stories=1000, vocab_size=4096, step
         "val_ppl": round(val_ppl, 4), "floor_ppl": round(floor["ppl"], 4),
         "floor_nats_per_token": round(floor["nats_per_token"], 4),
         "early_step": early_step, "early_val_ppl": round(early_ppl, 4),
-        "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, "
-                   f"{platform.processor() or 'cpu'}",
+        "machine": f"{cpu_name()}, {os.cpu_count()} cores ({platform.machine()}), "
+                   f"{torch.get_num_threads()} torch threads",
         "date": time.strftime("%Y-%m-%d"), "seed": seed, "lr": lr, "warmup": warmup,
         "torch": torch.__version__,
     }
@@ -128,6 +129,16 @@ def build(out: Path, *, stories=240_000, val_stories=1000, vocab_size=4096, step
     (out / "teacher-early" / "README.md").write_text(early_card(facts))
     print(json.dumps(facts, indent=1))
     return facts
+
+
+def cpu_name() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "cpu"
 
 
 def save_model(model, tokenizer, path: Path, dtype=None):
