@@ -12,6 +12,20 @@ from distill_core.models import load_student, load_teacher, load_tokenizer
 DEFAULT_TEACHER, DEFAULT_STUDENT = "builtin:teacher", "builtin:half"
 
 
+def use_app_navigation() -> None:
+    """Route through app.py even when this page was opened by its URL on a fresh server.
+
+    Until some script calls st.navigation, Streamlit treats a `pages/` folder the old way and
+    runs the requested page file on its own (no app.py, every file listed as a page). Each page
+    calls this first: it switches that mode off and reruns, so app.py serves the same URL.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def chosen_pair() -> tuple[str, str]:
     """(teacher spec, student spec) chosen on the Pair page, or the built-in pair."""
     return (st.session_state.setdefault("teacher", DEFAULT_TEACHER),

@@ -5,6 +5,9 @@ import streamlit as st
 
 from distill_core import InputError, report, viz
 from distill_core.runs import compare, list_runs, load_run
+from pages._shared import use_app_navigation
+
+use_app_navigation()
 
 LATEST = 3  # finished runs selected when the URL names none
 

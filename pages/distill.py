@@ -7,6 +7,9 @@ from distill_core.config import DistillConfig
 from distill_core.data import BUILTIN_CORPORA
 from distill_core.runs import FINISHED_STATES, list_runs, load_run, runs_root
 from distill_core.uploads import MAX_UPLOAD_BYTES, UPLOAD_SUFFIXES, save_upload
+from pages._shared import use_app_navigation
+
+use_app_navigation()
 
 SOURCES = ("built-in corpus", "uploaded file", "Hugging Face dataset")
 

@@ -4,7 +4,9 @@ import streamlit as st
 
 from distill_core import InputError
 from distill_core.models import describe
-from pages._shared import DEFAULT_STUDENT, DEFAULT_TEACHER, student, teacher
+from pages._shared import use_app_navigation, DEFAULT_STUDENT, DEFAULT_TEACHER, student, teacher
+
+use_app_navigation()
 
 st.title("Distillation Playground")
 st.subheader("Can a student perform as well as its teacher?")

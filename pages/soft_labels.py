@@ -7,7 +7,9 @@ from distill_core import InputError
 from distill_core.explore import TEMPERATURES, next_token_logits, readouts, soft_label_view
 from distill_core.runs import list_runs, load_run
 from distill_core.viz import kl_contributions, soft_label_bars
-from pages._shared import chosen_pair, student, teacher
+from pages._shared import use_app_navigation, chosen_pair, student, teacher
+
+use_app_navigation()
 
 PROMPTS = ["Once upon a time there was a little", "One day, Lily went to the", "The sky was"]
 DIRECTIONS = {"forward_kl": "forward KL(teacher‖student)",
