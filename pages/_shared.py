@@ -17,11 +17,12 @@ def use_app_navigation() -> None:
 
     Until some script calls st.navigation, Streamlit treats a `pages/` folder the old way and
     runs the requested page file on its own (no app.py, every file listed as a page). Each page
-    calls this first: it switches that mode off and reruns, so app.py serves the same URL.
+    calls this first: when app.py has not run in this session (it marks the session before
+    st.navigation), it switches that mode off and reruns, so app.py serves the same URL.
     """
     from streamlit.runtime.pages_manager import PagesManager
 
-    if PagesManager.uses_pages_directory:
+    if not st.session_state.get("routed_by_app"):
         PagesManager.uses_pages_directory = False
         st.rerun()
 
