@@ -15,7 +15,7 @@ import sys
 import threading
 
 from distill_core.config import DistillConfig
-from distill_core.runs import Run, load_run, runs_root
+from distill_core.runs import Run, list_runs, load_run, runs_root
 
 
 def launch(config: DistillConfig, root=None) -> Run:
@@ -53,3 +53,20 @@ def cancel(run_id: str, root=None) -> bool:
         return False
     os.kill(int(pid), signal.SIGTERM)
     return True
+
+
+def mark_orphans(root=None) -> list[str]:
+    """Mark runs that say queued/running but whose process is gone (killed, crashed, machine
+    restarted) as failed, with the reason; their logged metrics stay. Returns their ids."""
+    marked = []
+    for row in list_runs(root):
+        if row["state"] not in ("queued", "running"):
+            continue
+        run = load_run(row["id"], root)
+        pid = run.status().get("pid")
+        if pid and not pid_alive(pid):
+            run.set_status("failed", error=f"the training process (pid {pid}) ended without "
+                           "finishing: it was killed or crashed; metrics logged until then "
+                           "are kept")
+            marked.append(run.id)
+    return marked

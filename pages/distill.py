@@ -64,6 +64,7 @@ def live_panel(run_id, polling):  # reads the run directory only; reruns itself 
 st.title("Distill")
 st.caption("Train a small student from a teacher. The run trains in its own process: leaving "
            "this page or closing the tab does not stop it, and it is listed here until it ends.")
+jobs.mark_orphans()  # runs whose process died (e.g. the machine restarted) say so
 if active := [r["id"] for r in list_runs() if r["state"] in report.ACTIVE_STATES]:
     st.selectbox("Runs in progress", active, index=None, key="reattach", placeholder="watch one…",
                  on_change=lambda: watch(st.session_state["reattach"]))
