@@ -19,29 +19,7 @@ import sys
 from pathlib import Path
 
 from distill_core.errors import InputError
-
-VERDICT = (  # (label, summary key, format)
-    ("teacher perplexity", "teacher_ppl", "{:.3f}"),
-    ("student perplexity", "student_ppl", "{:.3f}"),
-    ("baseline perplexity (no teacher)", "baseline_ppl", "{:.3f}"),
-    ("retention (teacher ppl / student ppl)", "retention_pct", "{:.1f} %"),
-    ("gap closed vs baseline", "gap_closed_pct", "{:.1f} %"),
-    ("top-1 agreement with teacher", "agreement", "{:.1%}"),
-    ("speed-up (student tokens/s / teacher's)", "speedup", "{:.2f}x"),
-    ("size (student / teacher, on disk)", "size_ratio", "{:.1%}"),
-    ("tokens trained", "tokens", "{:,}"),
-    ("wall time", "wall_seconds", "{:.0f} s"),
-)
-
-
-def _fmt(value, fmt="{}") -> str:
-    if value is None:
-        return "-"
-    try:
-        return fmt.format(value)
-    except (ValueError, TypeError):
-        return str(value)
-
+from distill_core.report import VERDICT, _fmt, verdict_rows
 
 def table(rows: list[list], header: list[str]) -> str:
     """A plain fixed-width text table."""
@@ -122,9 +100,7 @@ def cmd_run(args) -> int:
 
 
 def verdict_table(summary: dict) -> str:
-    rows = [[label, _fmt(summary.get(key), fmt)] for label, key, fmt in VERDICT
-            if key in summary and (summary.get(key) is not None or key == "baseline_ppl")]
-    return table(rows, ["metric", "value"])
+    return table([list(row) for row in verdict_rows(summary)], ["metric", "value"])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -42,6 +42,12 @@ def pid_alive(pid) -> bool:
     return True
 
 
+def stalled(status: dict) -> bool:
+    """True when a run says queued/running but the process that wrote that is gone."""
+    pid = status.get("pid")
+    return status.get("state") in ("queued", "running") and bool(pid) and not pid_alive(pid)
+
+
 def cancel(run_id: str, root=None) -> bool:
     """Ask a queued or running run to stop. True if a live process was signalled."""
     run = load_run(run_id, root)
@@ -63,10 +69,10 @@ def mark_orphans(root=None) -> list[str]:
         if row["state"] not in ("queued", "running"):
             continue
         run = load_run(row["id"], root)
-        pid = run.status().get("pid")
-        if pid and not pid_alive(pid):
-            run.set_status("failed", error=f"the training process (pid {pid}) ended without "
-                           "finishing: it was killed or crashed; metrics logged until then "
-                           "are kept")
+        status = run.status()
+        if stalled(status):
+            run.set_status("failed", error=f"the training process (pid {status['pid']}) ended "
+                           "without finishing: it was killed or crashed; metrics logged until "
+                           "then are kept")
             marked.append(run.id)
     return marked

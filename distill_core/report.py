@@ -10,10 +10,31 @@ ETA, which assumes the remaining steps take as long as the ones done so far.
 
 from __future__ import annotations
 
-from distill_core.cli import VERDICT, _fmt
-from distill_core.jobs import pid_alive
+from distill_core.jobs import stalled  # noqa: F401 (pages read it from here)
 
 ACTIVE_STATES = ("queued", "running")
+
+VERDICT = (  # (label, summary key, format)
+    ("teacher perplexity", "teacher_ppl", "{:.3f}"),
+    ("student perplexity", "student_ppl", "{:.3f}"),
+    ("baseline perplexity (no teacher)", "baseline_ppl", "{:.3f}"),
+    ("retention (teacher ppl / student ppl)", "retention_pct", "{:.1f} %"),
+    ("gap closed vs baseline", "gap_closed_pct", "{:.1f} %"),
+    ("top-1 agreement with teacher", "agreement", "{:.1%}"),
+    ("speed-up (student tokens/s / teacher's)", "speedup", "{:.2f}x"),
+    ("size (student / teacher, on disk)", "size_ratio", "{:.1%}"),
+    ("tokens trained", "tokens", "{:,}"),
+    ("wall time", "wall_seconds", "{:.0f} s"),
+)
+
+
+def _fmt(value, fmt="{}") -> str:
+    if value is None:
+        return "-"
+    try:
+        return fmt.format(value)
+    except (ValueError, TypeError):
+        return str(value)
 
 
 def progress(metrics: list[dict], steps: int) -> dict:
@@ -47,12 +68,6 @@ def progress_text(state: str, p: dict) -> str:
     if state == "running" and p["eta_s"] is not None:
         text += f" · {duration(p['elapsed_s'])} so far · about {duration(p['eta_s'])} left"
     return text
-
-
-def stalled(status: dict) -> bool:
-    """True when a run says queued/running but the process that wrote that is gone."""
-    pid = status.get("pid")
-    return status.get("state") in ACTIVE_STATES and bool(pid) and not pid_alive(pid)
 
 
 def latest(metrics: list[dict], key: str):
