@@ -1,6 +1,8 @@
 """`distill`: the command line, thin over distill_core.
 
     distill run [--config FILE] [--FIELD VALUE ...] [--baseline]   train a student
+    distill run --resume RUN                                      continue from its checkpoint
+    distill sweep --alpha 0,0.5,1 --temperature 1,2,4 [--FIELD ...] a grid of runs, one cache
     distill runs                                                  list runs
     distill show RUN                                              one run's config and results
     distill compare RUN [RUN ...]                                 final metrics side by side
@@ -34,11 +36,13 @@ def table(rows: list[list], header: list[str]) -> str:
 # distill run
 
 
-def _add_config_flags(p: argparse.ArgumentParser) -> None:
+def _add_config_flags(p: argparse.ArgumentParser, skip=()) -> None:
     from distill_core.config import DistillConfig
 
     types = {"int": int, "float": float, "str": str}
     for f in DistillConfig.fields_help():
+        if f["name"] in skip:
+            continue
         name = "--" + f["name"].replace("_", "-")
         help_text = f["help"] + (f" ({f['range']})" if f.get("range") else "")
         help_text += f" [default: {f['default']}]"
@@ -52,12 +56,12 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
                        choices=f.get("choices"), metavar=f["name"].upper(), help=help_text)
 
 
-def _config_from_args(args):
+def _config_from_args(args, skip=()):
     from distill_core.config import DistillConfig
 
     base = DistillConfig.load(args.config).to_dict() if args.config else {}
     given = {k: v for k, v in vars(args).items()
-             if k in DistillConfig.__dataclass_fields__}
+             if k in DistillConfig.__dataclass_fields__ and k not in skip}
     return DistillConfig.from_dict({**base, **given})
 
 
@@ -66,7 +70,20 @@ def cmd_run(args) -> int:
 
     from distill_core.train import Cancelled, distill
 
-    config = _config_from_args(args)
+    if args.resume:
+        from distill_core.config import DistillConfig
+        from distill_core.runs import load_run
+
+        extra = [k for k in vars(args) if k in DistillConfig.__dataclass_fields__
+                 and k != "runs_dir"] + (["config"] if args.config else [])
+        if extra:
+            flags = ", ".join("--" + k.replace("_", "-") for k in extra)
+            raise InputError(f"--resume continues a run with its own settings; drop {flags}")
+
+        resumed = load_run(args.resume, getattr(args, "runs_dir", None))
+        config = _config_from_args(argparse.Namespace(config=str(resumed.config_path)))
+    else:
+        config = _config_from_args(args)
     bar = None
 
     def on_event(e):
@@ -89,14 +106,59 @@ def cmd_run(args) -> int:
 
         run = load_run(args.run_id, config.runs_dir)
     try:
-        result = distill(config, on_event=on_event, run=run)
+        if args.resume:
+            from distill_core.train import resume_run
+
+            result = resume_run(resumed, on_event=on_event)
+        else:
+            result = distill(config, on_event=on_event, run=run)
     except Cancelled:
         print("run cancelled; the student so far is kept in its run folder", file=sys.stderr)
         return 143
+    finally:
+        if args.run_id:  # a queued run: its slot is free now, so start the next one waiting
+            from distill_core.jobs import pump_after_run
+            pump_after_run(config.runs_dir)
     print(verdict_table(result.summary))
     if result.run is not None:
         print(f"\nrun {result.run.id} saved in {result.run.path}")
     return 0
+
+
+def cmd_sweep(args) -> int:
+    from distill_core import sweep
+
+    if args.sweep_id:  # a planned sweep (the app's background process)
+        rows = sweep.execute(args.sweep_id, args.runs_dir)
+    else:
+        if args.alpha is None or args.temperature is None:
+            raise InputError("give the grid: --alpha 0,0.5,1 --temperature 1,2,4")
+        alphas = sweep.parse_values(args.alpha, "alpha")
+        temperatures = sweep.parse_values(args.temperature, "temperature")
+        config = _config_from_args(args, skip=("alpha", "temperature"))
+        sweep_id, rows = sweep.run_sweep(config, alphas, temperatures, config.runs_dir,
+                                         on_event=_sweep_progress(args.quiet))
+        print(f"sweep {sweep_id}")
+    body, header = sweep.sweep_table(rows)
+    print(table(body, header))
+    return 0 if all(r["state"] == "done" for r in rows) else 1
+
+
+def _sweep_progress(quiet: bool):
+    state = {"cell": 0}
+
+    def on_event(e):
+        if quiet:
+            return
+        if e["type"] == "start":
+            state["cell"] += 1
+            print(f"cell {state['cell']}: {e['steps']} steps, teacher {e['teacher_mode']}",
+                  file=sys.stderr, flush=True)
+        elif e["type"] == "done":
+            s = e["summary"]
+            print(f"  student ppl {s['student_ppl']:.3f}, agreement {100 * s['agreement']:.1f} %, "
+                  f"{s['wall_seconds']:.1f} s", file=sys.stderr, flush=True)
+    return on_event
 
 
 def verdict_table(summary: dict) -> str:
@@ -193,8 +255,19 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--config", help="a JSON or YAML DistillConfig file; flags override it")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument("--run-id", help="fill this existing (queued) run instead of a new one")
+    run.add_argument("--resume", metavar="RUN", help="continue a cancelled or crashed run from "
+                     "its last checkpoint (its own settings; see --checkpoint-every)")
     _add_config_flags(run)
     run.set_defaults(func=cmd_run)
+
+    sw = sub.add_parser("sweep", help="one run per (alpha, temperature), on one teacher cache")
+    sw.add_argument("--alpha", help="comma-separated alphas, e.g. 0,0.25,0.5,0.75,1")
+    sw.add_argument("--temperature", help="comma-separated temperatures, e.g. 1,2,4,8")
+    sw.add_argument("--config", help="a JSON or YAML DistillConfig file; flags override it")
+    sw.add_argument("--quiet", action="store_true", help="no progress lines")
+    sw.add_argument("--sweep-id", help=argparse.SUPPRESS)  # train a planned sweep (the app)
+    _add_config_flags(sw, skip=("alpha", "temperature"))
+    sw.set_defaults(func=cmd_sweep)
 
     for name, func, helptext in (("runs", cmd_runs, "list runs"),
                                  ("pairs", cmd_pairs, "teacher/student pairs")):

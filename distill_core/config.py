@@ -89,6 +89,13 @@ class DistillConfig:
     beta: float = _field(
         0.5, "Mixing weight used by the jsd and skew_kl losses (ignored by the others).",
         low=0.0, high=1.0, range="0 to 1; jsd: strictly between 0 and 1; skew_kl: below 1")
+    teacher_cache: bool = _field(
+        False, "Train from the teacher's stored top-k predictions instead of running the teacher "
+        "every step. The first run over some data computes and stores them; later runs on the "
+        "same teacher and data (a sweep, say) skip the teacher entirely.")
+    top_k: int = _field(
+        64, "With teacher_cache: how many of the teacher's most likely next tokens are stored "
+        "per position (the rest of its probability is kept as one bucket).", low=1, high=1_000_000)
     # optimisation
     steps: int = _field(300, "How many optimiser steps to train for.", low=1, high=1_000_000)
     batch_size: int = _field(

@@ -22,7 +22,7 @@ FILE_KINDS = {".txt": "text", ".jsonl": "json", ".json": "json", ".csv": "csv"}
 
 def load_corpus(spec: str, *, text_column: str = "text", config: str | None = None,
                 split: str | None = None, validation_fraction: float = 0.05, seed: int = 0,
-                max_bytes: int = 50_000_000, train_stories: int | None = None,
+                max_bytes: int | None = None, train_stories: int | None = None,
                 validation_stories: int | None = None) -> DatasetDict:
     """Load a corpus as splits "train" and "validation" with one column, "text".
 
@@ -30,7 +30,8 @@ def load_corpus(spec: str, *, text_column: str = "text", config: str | None = No
       "tinytales"    the built-in story corpus (also keeps its "logprob" column); the story
                      counts, when given, go to `tinytales.load`.
       "python-docs"  the standard library's pydoc topics, read at run time; one topic per document.
-      a file path    .txt, .jsonl / .json (JSON lines) or .csv, at most `max_bytes`, UTF-8.
+      a file path    .txt, .jsonl / .json (JSON lines) or .csv, UTF-8, at most `max_bytes`
+                     (default: DISTILL_MAX_DATA_MB, 50 MB; see limits.py).
                      A .txt file is split into documents at blank lines (one or more lines that
                      are empty or only whitespace); a file with no blank line at all has one
                      document per non-empty line. Lines keep their text; CRLF becomes LF.
@@ -55,6 +56,10 @@ def load_corpus(spec: str, *, text_column: str = "text", config: str | None = No
     if route == "python-docs":
         return _carve(_python_docs(), validation_fraction, seed, "python-docs")
     if route == "file":
+        if max_bytes is None:
+            from distill_core.limits import data_cap_bytes
+
+            max_bytes = data_cap_bytes()
         docs = _read_file(Path(spec).expanduser(), text_column, max_bytes)
         return _carve(docs, validation_fraction, seed, spec)
     return _load_hub(spec, config, split, text_column, validation_fraction, seed)
@@ -134,7 +139,7 @@ def _read_text(path: Path, max_bytes: int) -> str:
         raise InputError(f"{path} is empty: give a file with at least 2 documents")
     if size > max_bytes:
         raise InputError(f"{path} is {_mb(size)}, over the cap of {_mb(max_bytes)}: "
-                         "use a smaller file or raise max_bytes")
+                         "use a smaller file (the cap is DISTILL_MAX_DATA_MB)")
     raw = path.read_bytes()
     if b"\0" in raw[:8192]:
         raise InputError(f"{path} looks binary (NUL bytes in its first 8 KB): "

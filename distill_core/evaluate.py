@@ -2,7 +2,7 @@
 
 - `mean_loss` / `perplexity`: next-token cross-entropy of one model.
 - `compare`: student against teacher on the same blocks in one pass: both losses, top-1
-  agreement and KL(teacher || student) at T = 1.
+  agreement and KL(teacher || student) at T = 1; `compare_cached` the same from a teacher cache.
 - `inference_speed`: forward tokens/s on a given batch (measured, not derived from sizes).
 """
 
@@ -68,6 +68,41 @@ def compare(student, teacher, blocks: torch.Tensor, batch_size: int = 16,
         out.update(teacher_loss=sums["teacher_loss"] / count,
                    teacher_ppl=math.exp(sums["teacher_loss"] / count),
                    agreement=sums["agreement"] / count, kl=sums["kl"] / count)
+    return out
+
+
+@torch.inference_mode()
+def compare_cached(student, cache, blocks: torch.Tensor, batch_size: int = 16,
+                   vocab: int | None = None) -> dict:
+    """`compare` against a teacher cache of `blocks` instead of the teacher itself.
+
+    The student's loss and the teacher's loss and top-1 are exact (the cache keeps the teacher's
+    loss on every real next token and its top tokens in order); the KL is taken over the
+    cache's k + 1 buckets, so it is a lower bound of the full KL.
+    """
+    from distill_core.losses import divergence
+
+    mode = student.training
+    student.eval()
+    device = next(student.parameters()).device
+    sums = {"student_loss": 0.0, "teacher_loss": 0.0, "agreement": 0.0, "kl": 0.0}
+    count = 0
+    for i in range(0, len(blocks), batch_size):
+        idx = torch.arange(i, min(i + batch_size, len(blocks)))
+        x = blocks[idx].to(device)  # (B, T)
+        s = _logits(student, x, vocab)  # (B, T-1, V)
+        t = cache.targets(idx, device)
+        n = x[:, 1:].numel()
+        sums["student_loss"] += F.cross_entropy(s.reshape(-1, s.size(-1)), x[:, 1:].reshape(-1),
+                                                reduction="sum").item()
+        sums["teacher_loss"] += cache.teacher_nll(idx).sum().item()
+        sums["agreement"] += (s.argmax(-1) == t.ids[..., 0].long()).sum().item()
+        sums["kl"] += divergence(s, t, kind="forward_kl").item() * n
+        count += n
+    student.train(mode)
+    out = {k: v / count for k, v in sums.items()}
+    out.update(student_ppl=math.exp(out["student_loss"]),
+               teacher_ppl=math.exp(out["teacher_loss"]), tokens=count)
     return out
 
 

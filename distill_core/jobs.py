@@ -1,45 +1,61 @@
-"""Runs in the background: each run trains in its own process, detached from the caller.
+"""Runs in the background, through one queue shared by every browser session and server process.
 
-The app never trains in its script thread: `launch` writes the run directory (queued), starts
-`distill run --run-id ID` in a new process session (so closing the tab or restarting the app
-does not stop it), and returns at once. Everything the app shows is then read from the run
-directory. `cancel` sends SIGTERM; the loop stops at the next step and keeps the student.
+The app never trains in its script thread. `launch` writes the run directory with the state
+"queued" and returns at once; `pump` starts waiting runs, oldest first, while fewer than
+`max_concurrent` (limits.py) are training. Each run trains in its own process, `distill run
+--run-id ID`, in a new process session, so closing the tab, restarting the app or another run
+crashing does not stop it. Everything the app shows is then read from the run directory.
+
+The queue is the runs root itself: a run is waiting while its status is "queued" with no pid,
+starting while "queued" with a pid, training while "running". `pump` and `launch` hold an
+exclusive lock on `<root>/.queue.lock` (fcntl.flock) while they count and start, so several
+server processes sharing one runs root never start more than the limit (a first look without
+the lock skips it when there is nothing to do). `pump` runs on every Distill page load, on each
+poll of a waiting run's page and at the end of every training process (cli.py), and first marks
+runs whose process has died as failed (`mark_orphans`), which frees their slots.
+
+`cancel` sends SIGTERM (the loop stops at the next step and keeps the student) or, for a run
+still waiting, marks it cancelled.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import signal
 import subprocess
 import sys
 import threading
+from datetime import datetime, timezone
+from pathlib import Path
 
 from distill_core.config import DistillConfig
-from distill_core.runs import Run, list_runs, load_run, runs_root
+from distill_core.errors import InputError
+from distill_core.limits import Limits, check_steps, env_name, load_limits
+from distill_core.runs import Run, load_run, run_folders, runs_root
+
+LOCK_NAME = ".queue.lock"
+CANCEL_MARK = "cancel-asked"  # in a run folder: the pid that SIGTERM was sent to
 
 
-def launch(config: DistillConfig, root=None) -> Run:
-    """Create a queued run for `config` and start training it in a background process."""
-    root = runs_root(root or config.runs_dir)
-    run = Run.create(root, config.to_dict(), name=config.name)
-    cmd = [sys.executable, "-m", "distill_core.cli", "run", "--config", str(run.config_path),
-           "--run-id", run.id, "--runs-dir", str(root), "--quiet"]
-    with open(run.path / "log.txt", "ab") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
-    run.set_status("queued", pid=proc.pid)
-    threading.Thread(target=proc.wait, daemon=True).start()  # reap it when it ends
-    return run
+# ---------------------------------------------------------------------------------------------
+# Processes
 
 
 def pid_alive(pid) -> bool:
+    """True while process `pid` exists and has not exited (an unreaped zombie counts as gone)."""
     if not pid:
         return False
     try:
         os.kill(int(pid), 0)
     except (ProcessLookupError, PermissionError):
         return False
-    return True
+    try:
+        stat = Path(f"/proc/{int(pid)}/stat").read_text()
+    except OSError:
+        return True  # no /proc (macOS): kill(0) is all there is
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 def stalled(status: dict) -> bool:
@@ -48,31 +64,205 @@ def stalled(status: dict) -> bool:
     return status.get("state") in ("queued", "running") and bool(pid) and not pid_alive(pid)
 
 
+def waiting(status: dict) -> bool:
+    """True for a run in the queue that no process has picked up yet."""
+    return status.get("state") == "queued" and not status.get("pid")
+
+
+def training_command(run: Run, root: Path) -> list[str]:
+    """The command that trains a queued run: the CLI, filling that run's folder."""
+    return [sys.executable, "-m", "distill_core.cli", "run", "--config", str(run.config_path),
+            "--run-id", run.id, "--runs-dir", str(root), "--quiet"]
+
+
+def _start(run: Run, root: Path, limits: Limits) -> None:
+    """Start the training process of a waiting run (called under the queue lock)."""
+    env = dict(os.environ)  # runs share the cores: no more threads each than their share
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // limits.max_concurrent)))
+    with open(run.path / "log.txt", "ab") as log:
+        proc = subprocess.Popen(training_command(run, root), stdout=log,
+                                stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+    launched = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    if run.status().get("state") == "queued":  # the process may already say "running"
+        run.set_status("queued", pid=proc.pid, launched=launched)
+    threading.Thread(target=proc.wait, daemon=True).start()  # reap it when it ends
+
+
+# ---------------------------------------------------------------------------------------------
+# The queue
+
+
+@contextlib.contextmanager
+def queue_lock(root):
+    """Hold the runs root's queue lock (blocks until no other process holds it)."""
+    with open(Path(root) / LOCK_NAME, "a+b") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def statuses(root) -> list[tuple[Run, dict]]:
+    """(run, status) of every readable run under `root`, oldest first (queue order)."""
+    out = []
+    for run in run_folders(root):
+        try:
+            status = run.status()
+        except InputError:
+            continue  # a corrupt status is shown as "unreadable" by list_runs, never started
+        if status:
+            out.append((run, status))
+    out.sort(key=lambda rs: (rs[1].get("created") or "", rs[0].id))
+    return out
+
+
+def launch(config: DistillConfig, root=None, *, session: str | None = None,
+           limits: Limits | None = None) -> Run:
+    """Queue a run for `config` and start it now if a slot is free; return the run.
+
+    Refused with InputError over this server's limits: steps per run, runs waiting in all,
+    and (with `session`, the browser session asking) runs one session may have waiting or
+    training at once.
+    """
+    root = runs_root(root or config.runs_dir)
+    limits = limits or load_limits(root)
+    check_steps(config.steps, limits)
+    with queue_lock(root):
+        active = [s for _, s in statuses(root) if s["state"] in ("queued", "running")
+                  and not stalled(s)]
+        if session and sum(s.get("session") == session for s in active) >= \
+                limits.max_queued_per_session:
+            raise InputError(f"you already have {limits.max_queued_per_session} runs waiting or "
+                             "training, this server's limit per session "
+                             f"({env_name('max_queued_per_session')}): wait for one to finish "
+                             "or cancel one")
+        if sum(waiting(s) for s in active) >= limits.max_waiting:
+            raise InputError(f"{limits.max_waiting} runs are already waiting, this server's limit "
+                             f"({env_name('max_waiting')}): try again when some have started")
+        run = Run.create(root, config.to_dict(), name=config.name,
+                         **({"session": session} if session else {}))
+        _pump(root, limits)
+    return run
+
+
+def pump(root=None, limits: Limits | None = None) -> list[str]:
+    """Mark dead runs failed, then start waiting runs while slots are free; the started ids.
+
+    A first look without the lock returns at once when there is nothing to do (no dead run,
+    and no waiting run or no free slot): every page poll calls this, and most find the queue
+    as it was.
+    """
+    root = runs_root(root)
+    limits = limits or load_limits(root)
+    rows = statuses(root)
+    if not any(stalled(s) for _, s in rows) and (
+            not any(waiting(s) for _, s in rows) or _busy(rows) >= limits.max_concurrent):
+        return []
+    with queue_lock(root):
+        return _pump(root, limits)
+
+
+def _busy(rows) -> int:
+    """How many training processes hold a slot: those of runs training, or started and not
+    yet training. One process counts once (a sweep trains its queued cells one by one)."""
+    return len({s.get("pid") or run.id for run, s in rows
+                if s["state"] == "running" or (s["state"] == "queued" and s.get("pid"))})
+
+
+def _pump(root: Path, limits: Limits) -> list[str]:
+    mark_orphans(root)
+    rows = statuses(root)
+    busy = _busy(rows)
+    started = []
+    for run, status in rows:
+        if busy >= limits.max_concurrent:
+            break
+        if waiting(status):
+            _start(run, root, limits)
+            started.append(run.id)
+            busy += 1
+    return started
+
+
+def pump_after_run(root) -> None:
+    """`pump` for a training process that has just finished: a problem is one line on stderr,
+    never an exception (the run's own result stands; the next page load pumps again)."""
+    try:
+        pump(root)
+    except Exception as err:  # noqa: BLE001 - e.g. a broken classroom.toml, a full disk
+        print(f"could not start the next queued run: {err}", file=sys.stderr)
+
+
+def queue_position(run_id: str, root=None) -> int | None:
+    """1 for the next run to start, 2 for the one after, ...; None if the run is not waiting."""
+    ids = [run.id for run, status in statuses(runs_root(root)) if waiting(status)]
+    return ids.index(run_id) + 1 if run_id in ids else None
+
+
+def ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def queue_line(run_id: str, root=None) -> str | None:
+    """'queued, 3rd in line (at most 2 runs train at once)'; None if the run is not waiting."""
+    position = queue_position(run_id, root)
+    if position is None:
+        return None
+    try:
+        most = load_limits(root).max_concurrent
+    except InputError:  # a broken limits file: the page says so once, at its top
+        most = Limits().max_concurrent
+    return (f"queued, {ordinal(position)} in line (at most {most} "
+            f"{'runs train' if most > 1 else 'run trains'} at once)")
+
+
+# ---------------------------------------------------------------------------------------------
+# Stopping
+
+
 def cancel(run_id: str, root=None) -> bool:
-    """Ask a queued or running run to stop. True if a live process was signalled."""
+    """Ask a queued or running run to stop. True if it was waiting (now cancelled) or a live
+    process was signalled."""
     run = load_run(run_id, root)
     status = run.status()
+    if waiting(status):
+        with queue_lock(run.root):
+            if waiting(run.status()):  # not started since
+                run.set_status("cancelled", error="cancelled before it started")
+                return True
+        status = run.status()
     if status.get("state") not in ("queued", "running"):
         return False
     pid = status.get("pid")
     if not pid_alive(pid):
         return False
+    (run.path / CANCEL_MARK).write_text(str(pid))  # if it dies before answering: cancelled
     os.kill(int(pid), signal.SIGTERM)
     return True
 
 
 def mark_orphans(root=None) -> list[str]:
     """Mark runs that say queued/running but whose process is gone (killed, crashed, machine
-    restarted) as failed, with the reason; their logged metrics stay. Returns their ids."""
+    restarted) as failed, with the reason; their logged metrics stay. A run whose process was
+    asked to stop and died before it could say so is marked cancelled. Returns their ids."""
     marked = []
-    for row in list_runs(root):
-        if row["state"] not in ("queued", "running"):
-            continue
-        run = load_run(row["id"], root)
-        status = run.status()
-        if stalled(status):
+    for run, status in statuses(runs_root(root)):
+        if stalled(status) and _cancel_asked(run, status["pid"]):
+            run.set_status("cancelled", error="cancelled while its process was starting")
+            marked.append(run.id)
+        elif stalled(status):
             run.set_status("failed", error=f"the training process (pid {status['pid']}) ended "
                            "without finishing: it was killed or crashed; metrics logged until "
                            "then are kept")
             marked.append(run.id)
     return marked
+
+
+def _cancel_asked(run: Run, pid) -> bool:
+    try:
+        return (run.path / CANCEL_MARK).read_text().strip() == str(pid)
+    except OSError:
+        return False

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -31,7 +32,7 @@ from distill_core.errors import InputError
 
 KINDS = ("forward_kl", "reverse_kl", "jsd", "tvd", "skew_kl")
 
-__all__ = ["KINDS", "divergence", "entropy", "kd_loss", "soften"]
+__all__ = ["KINDS", "TopK", "divergence", "entropy", "kd_loss", "soften", "top_k"]
 
 
 # ---------------------------------------------------------------- argument checks
@@ -132,6 +133,78 @@ def _compute_dtype(*tensors: torch.Tensor) -> torch.dtype:
     return dtype
 
 
+# ---------------------------------------------------------------- sparse teacher targets
+
+# log of the smallest mass a bucket may have: exp(-80) ≈ 2e-35, far below anything that matters,
+# and keeps 0 · log 0 out of the sums when k covers the whole vocabulary.
+LOG_FLOOR = -80.0
+
+
+class TopK(NamedTuple):
+    """A teacher's next-token distribution at T = 1, kept sparse (what the teacher cache stores).
+
+    logp (..., k) the k largest log-probabilities; ids (..., k) their token ids; log_rest (...)
+    the log of the mass left over for the other V − k tokens; vocab = V.
+    """
+
+    logp: torch.Tensor
+    ids: torch.Tensor
+    log_rest: torch.Tensor
+    vocab: int
+
+
+def top_k(teacher_logits: torch.Tensor, k: int) -> TopK:
+    """The k most likely tokens of softmax(teacher_logits) and the rest mass, in float32."""
+    _check_logits("teacher_logits", teacher_logits)
+    vocab = teacher_logits.shape[-1]
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 1 <= k <= vocab:
+        raise InputError(f"k must be an integer from 1 to the vocabulary size {vocab}, got {k!r}")
+    log_p = F.log_softmax(teacher_logits.to(_compute_dtype(teacher_logits)), dim=-1)
+    logp, ids = log_p.topk(int(k), dim=-1)
+    log_rest = log_p.scatter(-1, ids, float("-inf")).logsumexp(-1)  # (...)
+    return TopK(logp, ids, log_rest, vocab)
+
+
+def _check_topk(student: torch.Tensor, t: TopK) -> None:
+    if not all(isinstance(x, torch.Tensor) for x in (t.logp, t.ids, t.log_rest)):
+        raise InputError("a TopK teacher needs tensors logp, ids and log_rest")
+    if t.ids.is_floating_point() or t.ids.numel() and bool(((t.ids < 0) | (t.ids >= t.vocab)).any()):
+        raise InputError(f"TopK ids must be integer token ids in [0, {t.vocab})")
+    if t.logp.shape != t.ids.shape or t.logp.shape[:-1] != student.shape[:-1] \
+            or t.log_rest.shape != student.shape[:-1]:
+        raise InputError(f"top-k teacher shapes {tuple(t.logp.shape)}, {tuple(t.ids.shape)}, "
+                         f"{tuple(t.log_rest.shape)} do not match student logits "
+                         f"{tuple(student.shape)}")
+    if t.vocab != student.shape[-1]:
+        raise InputError(f"vocab sizes differ: student {student.shape[-1]} vs teacher {t.vocab}")
+
+
+def _buckets(log_q: torch.Tensor, t: TopK, keep, temperature: float):
+    """(teacher, student) log-distributions over k + 1 buckets: the teacher's top-k tokens and
+    one "rest" bucket. The student's side is exact. At T = 1 the teacher's side is exact too; at
+    other T its rest mass must be softened without knowing how it is spread over the V − k rest
+    tokens, so it is taken as spread in the student's own proportions there (the student's
+    T = 1 probabilities, without gradient). At k = V there is no rest and all is exact."""
+    logp = _rows(t.logp, keep).to(log_q.dtype)  # (N, k)
+    ids = _rows(t.ids, keep).long()  # (N, k)
+    rest = (t.log_rest.reshape(-1) if keep is None else t.log_rest[keep]).to(log_q.dtype)  # (N,)
+    rest = rest.clamp_min(LOG_FLOOR)
+    if t.vocab == ids.shape[-1]:
+        rest = torch.full_like(rest, LOG_FLOOR)
+    elif temperature != 1.0:
+        with torch.no_grad():
+            log_q1 = F.log_softmax(log_q * temperature, dim=-1)  # the student at T = 1
+            tail = log_q1.scatter(-1, ids, float("-inf"))  # (N, V), top-k left out
+            share = tail.logsumexp(-1).clamp_min(LOG_FLOOR)  # student's rest mass at T = 1
+            # Σ_rest (r · q_i / q_rest)^(1/T), in logs
+            rest = (rest - share) / temperature + (tail / temperature).logsumexp(-1)
+    log_p = torch.cat([logp / temperature, rest.clamp_min(LOG_FLOOR)[:, None]], -1)
+    log_p = log_p - log_p.logsumexp(-1, keepdim=True)  # (N, k + 1)
+    q_rest = log_q.scatter(-1, ids, float("-inf")).logsumexp(-1).clamp_min(LOG_FLOOR)  # (N,)
+    log_qb = torch.cat([log_q.gather(-1, ids), q_rest[:, None]], -1)  # (N, k + 1)
+    return log_p, log_qb
+
+
 # ---------------------------------------------------------------- math
 
 
@@ -152,6 +225,11 @@ def _per_position(s: torch.Tensor, t: torch.Tensor, kind: str, temperature: floa
     dtype = _compute_dtype(s, t)
     log_q = F.log_softmax(s.to(dtype) / temperature, dim=-1)  # (N, V) student
     log_p = F.log_softmax(t.to(dtype) / temperature, dim=-1)  # (N, V) teacher
+    return _between(log_p, log_q, kind, beta)
+
+
+def _between(log_p: torch.Tensor, log_q: torch.Tensor, kind: str, beta: float | None) -> torch.Tensor:
+    """Divergence per row between two normalised log-distributions (N, K) → (N,)."""
     if kind == "forward_kl":
         d = _kl(log_p, log_q)
     elif kind == "reverse_kl":
@@ -215,19 +293,37 @@ def divergence(
     """
     beta = _check_kind_beta(kind, beta)
     temperature = _check_temperature(temperature)
-    _check_logits("student_logits", student_logits)
-    _check_logits("teacher_logits", teacher_logits)
-    _check_pair(student_logits, teacher_logits)
+    _check_teacher(student_logits, teacher_logits)
     keep = _as_bool_mask(mask, student_logits.shape[:-1], student_logits.device)
-    s = _rows(student_logits, keep)  # (N, V)
-    t = _rows(teacher_logits, keep)  # (N, V)
-    d = _per_position(s, t, kind, temperature, beta)  # (N,)
+    log_q = F.log_softmax(_rows(student_logits, keep).to(_compute_dtype(student_logits))
+                          / temperature, dim=-1)  # (N, V)
+    d = _rows_divergence(log_q, teacher_logits, keep, kind, temperature, beta)  # (N,)
     return d.sum() / max(d.numel(), 1)
+
+
+def _check_teacher(student_logits, teacher) -> None:
+    _check_logits("student_logits", student_logits)
+    if isinstance(teacher, TopK):
+        _check_topk(student_logits, teacher)
+    else:
+        _check_logits("teacher_logits", teacher)
+        _check_pair(student_logits, teacher)
+
+
+def _rows_divergence(log_q, teacher, keep, kind, temperature, beta) -> torch.Tensor:
+    """Per-row divergence given the student's softened log-probs (N, V) and a dense or top-k
+    teacher. One softmax per side: the caller's log_q also serves the CE term at T = 1."""
+    if isinstance(teacher, TopK):
+        log_p, log_q = _buckets(log_q, teacher, keep, temperature)
+    else:
+        t = _rows(teacher, keep)
+        log_p = F.log_softmax(t.to(torch.promote_types(log_q.dtype, t.dtype)) / temperature, -1)
+    return _between(log_p, log_q, kind, beta)
 
 
 def kd_loss(
     student_logits: torch.Tensor,
-    teacher_logits: torch.Tensor | None,
+    teacher_logits: torch.Tensor | TopK | None,
     labels: torch.Tensor | None,
     *,
     alpha,
@@ -241,6 +337,8 @@ def kd_loss(
     Labels are aligned with logits (labels[b, t] is the target of logits[b, t]); positions with
     labels == ignore_index count in neither term. T² keeps the KD gradient size roughly
     independent of T. α = 0: plain training, teacher_logits may be None (kd part = 0).
+    teacher_logits may be a `TopK` (the teacher cache's sparse targets): the divergence is then
+    taken over k + 1 buckets, exact on the top-k tokens, with the rest as one bucket.
     α = 1: pure distillation, labels may be None (ce part = 0, every position counts);
     given labels, ce is still reported (without grad) but weighs nothing.
     """
@@ -263,11 +361,18 @@ def kd_loss(
     else:
         _check_labels(labels, lead, vocab, ignore_index)
         keep = (labels != ignore_index).to(student_logits.device)  # (...)
+        if bool(keep.all()):  # nothing to leave out: plain reshapes, no masked copies
+            keep = None
 
+    rows = _rows(student_logits, keep).to(dtype)  # (N, V)
+    log_q = None
     if alpha > 0.0:
         if teacher_logits is None:
             raise InputError("teacher_logits are required when alpha > 0; pass them or set alpha=0 for plain training")
-        kd = divergence(student_logits, teacher_logits, kind=kind, temperature=temperature, beta=beta, mask=keep)
+        _check_teacher(student_logits, teacher_logits)
+        log_q = F.log_softmax(rows / temperature, dim=-1)  # (N, V)
+        d = _rows_divergence(log_q, teacher_logits, keep, kind, temperature, beta)  # (N,)
+        kd = d.sum() / max(d.numel(), 1)
     else:
         kd = student_logits.new_zeros((), dtype=dtype)
 
@@ -275,9 +380,11 @@ def kd_loss(
         ce = student_logits.new_zeros((), dtype=dtype)
     else:
         with torch.set_grad_enabled(torch.is_grad_enabled() and alpha < 1.0):
-            rows = _rows(student_logits, keep).to(dtype)  # (N, V)
-            y = labels.to(keep.device)[keep].long()  # (N,)
-            ce = F.cross_entropy(rows, y, reduction="sum") / max(y.numel(), 1)
+            y = (labels.reshape(-1) if keep is None else labels.to(keep.device)[keep]).long()  # (N,)
+            if log_q is not None and temperature == 1.0:  # reuse the KD term's softmax
+                ce = -log_q.gather(-1, y[:, None]).sum() / max(y.numel(), 1)
+            else:
+                ce = F.cross_entropy(rows, y, reduction="sum") / max(y.numel(), 1)
 
     if alpha == 0.0:
         total = ce

@@ -8,7 +8,9 @@ A model spec is one string:
 - a local directory holding a Hugging Face model folder;
 - a Hugging Face hub id such as `distilbert/distilgpt2`.
 
-Loading reads safetensors only and never runs code from a model repository.
+Loading reads safetensors only and never runs code from a model repository. Before any weight
+is read, a model over the configured parameter limit or too large for the free memory is refused
+(memory.require_loadable).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from distill_core import memory
 from distill_core.errors import InputError
 
 ASSETS = Path(os.environ.get("DISTILL_ASSETS", Path(__file__).resolve().parent.parent / "assets"))
@@ -169,6 +172,7 @@ def load_pretrained(spec: str | Spec, dtype=torch.float32):
         raise InputError(f"'{s.name}' is a student preset: make it with make_student(teacher, …)")
     if s.kind != "hub":
         _refuse_pickles(Path(s.path))
+    memory.require_loadable(s.kind, s.path, s.name, dtype.itemsize)  # before any weight is read
     try:
         model = AutoModelForCausalLM.from_pretrained(
             s.path, dtype=dtype, use_safetensors=True, trust_remote_code=False,

@@ -12,12 +12,16 @@ The app and the CLI keep no state of their own: everything they show is read fro
 Crash safety: JSON files are written to a temp file in the same folder, fsynced and then
 renamed over the target (os.replace), so a reader sees the old file or the new one, never
 half of one. Metric lines are appended and fsynced one at a time, so a run killed at any
-instant keeps every line logged before; a torn last line is skipped when reading.
+instant keeps every line logged before; a torn last line is skipped when reading. A metric
+line the disk has no room for is taken back (the file is cut to its old length) and
+DiskFullError is raised, so the lines before stay intact and the run fails with that reason;
+with no room left for a new status file, the status is written over the old one in place.
 NaN and ±inf are stored as null, so every file is strict JSON.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -42,17 +46,29 @@ COMPARE_CONFIG_FIELDS = ("student", "teacher", "alpha", "temperature", "loss")
 
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
-__all__ = ["RUNS_DIR_ENV", "STATES", "SUMMARY_FIELDS", "Run", "atomic_write_json",
-           "atomic_write_text", "compare", "delete_run", "list_runs", "load_run", "new_run_id",
-           "runs_root", "validate_run_id"]
+__all__ = ["RUNS_DIR_ENV", "STATES", "SUMMARY_FIELDS", "DiskFullError", "Run",
+           "atomic_write_json", "atomic_write_text", "compare", "delete_run", "list_runs",
+           "load_run", "new_run_id", "run_folders", "runs_root", "validate_run_id"]
+
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # no space, over quota, over size limit
+
+
+class DiskFullError(OSError):
+    """A run file could not be written because the disk (or a quota or size limit) is full."""
+
+    def __str__(self) -> str:
+        return self.strerror or super().__str__()
 
 
 # ---------------------------------------------------------------- roots, ids, time
 
 
-def runs_root(path=None) -> Path:
-    """The runs root: `path` if given, else $DISTILL_RUNS_DIR, else ./runs. Created if missing."""
+def runs_root(path=None, create: bool = True) -> Path:
+    """The runs root: `path` if given, else $DISTILL_RUNS_DIR, else ./runs. Created if missing
+    (unless `create` is False)."""
     root = Path(path or os.environ.get(RUNS_DIR_ENV) or "runs").expanduser()
+    if not create:
+        return root
     try:
         root.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
@@ -143,6 +159,20 @@ def atomic_write_text(path, text: str) -> None:
     _fsync_dir(path.parent)
 
 
+def _overwrite(path: Path, data: bytes) -> None:
+    """Write `data` over an existing file in place: no new disk blocks for a file no longer
+    than before. Not atomic; only for a status that could not be written any other way."""
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.ftruncate(fd, len(data))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def atomic_write_json(path, obj) -> None:
     """`atomic_write_text` of `obj` as indented strict JSON (NaN/inf stored as null)."""
     atomic_write_text(path, json.dumps(_clean(obj), indent=1, allow_nan=False) + "\n")
@@ -176,8 +206,8 @@ class Run:
         self.skipped_metric_lines = 0  # unparsable lines skipped by the last metrics()
 
     @classmethod
-    def create(cls, root, config: dict, name: str | None = None) -> Run:
-        """Make a new run folder with its config and a "queued" status."""
+    def create(cls, root, config: dict, name: str | None = None, **status) -> Run:
+        """Make a new run folder with its config and a "queued" status (plus `status` keys)."""
         root = Path(root)
         root.mkdir(parents=True, exist_ok=True)
         while True:
@@ -188,7 +218,7 @@ class Run:
             except FileExistsError:  # another process took this id since new_run_id looked
                 continue
         atomic_write_json(run.config_path, config)
-        run.set_status("queued")
+        run.set_status("queued", **status)
         return run
 
     # paths
@@ -257,22 +287,20 @@ class Run:
         if state in FINISHED_STATES:
             status["finished"] = now
         status["updated"] = now
-        atomic_write_json(self.status_path, status)
+        text = json.dumps(_clean(status), indent=1, allow_nan=False) + "\n"
+        try:
+            atomic_write_text(self.status_path, text)
+        except OSError as err:  # a full disk has no room for the new file beside the old one
+            if err.errno not in _DISK_FULL or not self.status_path.exists():
+                raise
+            _overwrite(self.status_path, text.encode("utf-8"))  # so reuse the old one's room
         return status
 
     # metrics
 
     def log_metrics(self, record: dict) -> None:
-        """Append `record` as one JSON line and fsync it, so a kill cannot lose it."""
-        line = json.dumps(_clean(record), separators=(",", ":"), allow_nan=False) + "\n"
-        with open(self.metrics_path, "a+b") as f:
-            if f.tell() > 0:  # a kill mid-line leaves no newline: end that line first
-                f.seek(-1, os.SEEK_END)
-                if f.read(1) != b"\n":
-                    line = "\n" + line
-            f.write(line.encode("utf-8"))
-            f.flush()
-            os.fsync(f.fileno())
+        """Append `record` to metrics.jsonl (see `append_json_line`)."""
+        append_json_line(self.metrics_path, record, "metrics")
 
     def metrics(self) -> list[dict]:
         """All logged records in order; unparsable (torn) lines are skipped and counted."""
@@ -295,6 +323,12 @@ class Run:
         self.skipped_metric_lines = skipped
         return records
 
+    def truncate_metrics(self, last_step: int) -> None:
+        """Keep only the records up to `last_step` (a resumed run redoes the later ones)."""
+        kept = [r for r in self.metrics() if r.get("step", 0) <= last_step]
+        atomic_write_text(self.metrics_path, "".join(
+            json.dumps(_clean(r), separators=(",", ":"), allow_nan=False) + "\n" for r in kept))
+
     # summary
 
     def write_summary(self, summary: dict) -> None:
@@ -305,6 +339,38 @@ class Run:
 
     def __repr__(self) -> str:
         return f"Run(root={str(self.root)!r}, id={self.id!r})"
+
+
+def append_json_line(path, record: dict, what: str = "metrics") -> None:
+    """Append `record` as one JSON line and fsync it, so a kill cannot lose it.
+
+    Raises DiskFullError when the disk has no room for the line; the file is then cut back
+    to its length before, so every earlier line stays whole.
+    """
+    data = (json.dumps(_clean(record), separators=(",", ":"), allow_nan=False)
+            + "\n").encode("utf-8")
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.lseek(fd, 0, os.SEEK_END)
+        if size and os.pread(fd, 1, size - 1) != b"\n":  # a kill mid-line: end that line
+            data = b"\n" + data
+        try:
+            view = memoryview(data)
+            while view:  # unbuffered: a short write is seen, and nothing is retried later
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        except OSError as err:
+            try:
+                os.ftruncate(fd, size)
+            except OSError:
+                pass
+            if err.errno in _DISK_FULL:
+                raise DiskFullError(err.errno, f"disk full while writing {what} to {path} "
+                                    f"({os.strerror(err.errno)}); the lines logged before are "
+                                    "kept: free some space and start the run again") from None
+            raise
+    finally:
+        os.close(fd)
 
 
 # ---------------------------------------------------------------- the store
@@ -336,16 +402,21 @@ def _list_row(run: Run) -> dict:
     return row
 
 
-def list_runs(root=None) -> list[dict]:
-    """A row per run under the root, newest first (folders that are not runs are ignored)."""
-    root = runs_root(root)
-    rows = []
-    for child in root.iterdir():
+def run_folders(root) -> list[Run]:
+    """Every run under an existing root, in no particular order (other folders are ignored)."""
+    runs = []
+    for child in Path(root).iterdir():
         if not _RUN_ID.fullmatch(child.name) or ".." in child.name or not child.is_dir():
             continue
         run = Run(root, child.name)
         if run.exists():
-            rows.append(_list_row(run))
+            runs.append(run)
+    return runs
+
+
+def list_runs(root=None) -> list[dict]:
+    """A row per run under the root, newest first (folders that are not runs are ignored)."""
+    rows = [_list_row(run) for run in run_folders(runs_root(root))]
     rows.sort(key=lambda r: (r["created"] or "", r["id"]), reverse=True)
     return rows
 

@@ -19,6 +19,7 @@ import contextlib
 import copy
 import math
 import os
+import shutil
 import signal
 import time
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from distill_core import evaluate, models
+from distill_core import evaluate, models, probes, teacher_cache, throughput
 from distill_core.config import DistillConfig
 from distill_core.errors import InputError
 from distill_core.losses import kd_loss
@@ -83,6 +84,34 @@ def load_blocks(config: DistillConfig, tokenizer) -> tuple[torch.Tensor, torch.T
     return train, val
 
 
+@dataclass
+class Prepared:
+    """What a run loads before training, reusable by runs that share teacher and data (a sweep).
+
+    The teacher cache, when used, is opened on first use and kept here too.
+    """
+
+    teacher: torch.nn.Module
+    tokenizer: object
+    train_blocks: torch.Tensor
+    val_blocks: torch.Tensor
+    key: tuple
+    caches: dict = field(default_factory=dict)
+    teacher_tokens_per_s: float | None = None
+
+
+def prepare(config: DistillConfig, reuse: Prepared | None = None) -> Prepared:
+    """Load the teacher, tokenizer and token blocks for `config` (or reuse those of `reuse`)."""
+    key = (config.teacher, config.dataset, config.text_column, config.dataset_config,
+           config.dataset_split, config.train_docs, config.seq_len, config.seed)
+    if reuse is not None and reuse.key == key:
+        return reuse
+    teacher, tokenizer = models.load_teacher(config.teacher)
+    check_context(teacher, config.seq_len, "teacher")
+    train_blocks, val_blocks = load_blocks(config, tokenizer)
+    return Prepared(teacher, tokenizer, train_blocks, val_blocks, key)
+
+
 def batch_order(n_blocks: int, batch_size: int, steps: int, seed: int) -> torch.Tensor:
     """(steps, batch_size) block indices: seeded epochs of random permutations."""
     g = torch.Generator().manual_seed(seed)
@@ -114,12 +143,15 @@ def check_context(model, seq_len: int, role: str) -> None:
 
 
 def distill(config: DistillConfig, on_event=None, run: Run | None = None,
-            store: bool = True) -> RunResult:
+            store: bool = True, prepared: Prepared | None = None,
+            resume: bool = False) -> RunResult:
     """Train `config.student` from `config.teacher`; log to a run directory; return the result.
 
     `on_event(event: dict)` is called on the main process with {"type": "start" | "step" |
     "eval" | "done", ...}. `run` is an existing run to fill (the app queues runs first);
-    otherwise, with `store`, a new run is created under `config.runs_dir`.
+    otherwise, with `store`, a new run is created under `config.runs_dir`. `prepared` (from
+    `prepare`) reuses an already loaded teacher and data: a sweep loads them once. `resume`
+    continues `run` from its checkpoint (see `resume_run`).
     """
     from accelerate import Accelerator
 
@@ -143,7 +175,8 @@ def distill(config: DistillConfig, on_event=None, run: Run | None = None,
     try:
         if run is not None:
             run.set_status("running", pid=os.getpid())
-        result = _train(config, acc, run, on_event or (lambda e: None), stop)
+        prepared = prepare(config, prepared)
+        result = _train(config, acc, run, on_event or (lambda e: None), stop, prepared, resume)
         if run is not None:
             run.set_status("done")
         return result
@@ -154,6 +187,9 @@ def distill(config: DistillConfig, on_event=None, run: Run | None = None,
     except BaseException as err:
         if run is not None:
             message = str(err).splitlines()[0] if str(err) else type(err).__name__
+            if isinstance(err, MemoryError) or "allocate memory" in message:
+                message = (f"out of memory ({message}): lower batch_size or seq_len, or raise "
+                           "grad_accum")
             run.set_status("failed", error=f"{type(err).__name__}: {message}")
         raise
     finally:
@@ -161,7 +197,8 @@ def distill(config: DistillConfig, on_event=None, run: Run | None = None,
             signal.signal(signal.SIGTERM, old_handler)
 
 
-def _train(config: DistillConfig, acc, run: Run | None, emit, stop) -> RunResult:
+def _train(config: DistillConfig, acc, run: Run | None, emit, stop, prepared: Prepared,
+           resume: bool = False) -> RunResult:
     started = time.time()
     world, rank, main = acc.num_processes, acc.process_index, acc.is_main_process
     micro = config.batch_size // (world * config.grad_accum)
@@ -169,18 +206,20 @@ def _train(config: DistillConfig, acc, run: Run | None, emit, stop) -> RunResult
         raise InputError(f"batch_size {config.batch_size} must divide evenly over {world} "
                          f"processes x {config.grad_accum} accumulation steps")
 
-    teacher, tokenizer = models.load_teacher(config.teacher)
+    teacher, tokenizer = prepared.teacher, prepared.tokenizer
     student = models.load_student(config.student, teacher, seed=config.seed)
     verdict = models.require_compatible(
         tokenizer, models.load_tokenizer(config.student, config.teacher),
         teacher.get_output_embeddings().weight.shape[0],
         student.get_output_embeddings().weight.shape[0])
     vocab = verdict.vocab_size if verdict.verdict == "padded_rows" else None
-    check_context(teacher, config.seq_len, "teacher")
     check_context(student, config.seq_len, "student")
-    train_blocks, val_blocks = load_blocks(config, tokenizer)
-    val_blocks = val_blocks[:config.eval_blocks]
+    train_blocks = prepared.train_blocks
+    val_blocks = prepared.val_blocks[:config.eval_blocks]
     order = batch_order(len(train_blocks), config.batch_size, config.steps, config.seed)
+    teacher = teacher.to(acc.device).eval()
+    caches = _open_caches(config, acc, prepared, val_blocks, vocab) \
+        if config.teacher_cache else None
 
     torch.manual_seed(config.seed)
     students = {"student": student}
@@ -189,18 +228,29 @@ def _train(config: DistillConfig, acc, run: Run | None, emit, stop) -> RunResult
     optimizers = {k: _optimizer(m, config) for k, m in students.items()}
     for k in students:
         students[k], optimizers[k] = acc.prepare(students[k], optimizers[k])
-    teacher = teacher.to(acc.device).eval()
 
     emit({"type": "start", "steps": config.steps, "train_blocks": len(train_blocks),
-          "val_blocks": len(val_blocks), "processes": world, "precision": acc.mixed_precision})
-    history, evals, tokens, t0 = [], {}, 0, time.time()
-    teacher_eval = {}
-    for step in range(config.steps):
+          "val_blocks": len(val_blocks), "processes": world, "precision": acc.mixed_precision,
+          "teacher_mode": "cached" if caches else "live"})
+    history, evals, teacher_eval = [], {}, {}
+    state = {"step": 0, "tokens": 0, "train_s": 0.0, "elapsed_s": 0.0}
+    if resume:
+        state = load_checkpoint(run.checkpoint_dir, acc, students, optimizers)
+        evals, teacher_eval = state["evals"], state["teacher_eval"]
+        run.truncate_metrics(state["step"])  # lines logged after the checkpoint are redone
+        history = run.metrics()
+    tokens, train_s, t0 = state["tokens"], state["train_s"], time.time() - state["elapsed_s"]
+    if main and run is not None and not resume:  # the scrubber starts from the untrained student
+        probes.record(run, 0, acc.unwrap_model(students["student"]), teacher, tokenizer)
+    for step in range(state["step"], config.steps):
         if stop["asked"]:
-            if main and run is not None:  # keep the student as it is
+            if main and run is not None:  # keep the student as it is, and where it got to
                 save_student(acc.unwrap_model(students["student"]), tokenizer, run.student_dir,
                              config, {})
+                save_checkpoint(run.checkpoint_dir, acc, students, optimizers, step, tokens,
+                                train_s, time.time() - t0, evals, teacher_eval)
             raise Cancelled("cancelled")
+        step_start = time.time()
         lr = lr_at(step, peak=config.lr, warmup=config.warmup, total=config.steps)
         logs = {}
         for key, model in students.items():
@@ -213,7 +263,10 @@ def _train(config: DistillConfig, acc, run: Run | None, emit, stop) -> RunResult
             for i, idx in enumerate(batches):
                 x = train_blocks[idx].to(acc.device)  # (b, T)
                 t_logits = None
-                if alpha > 0:
+                if alpha > 0 and caches:  # sparse targets from disk; the teacher runs only
+                    caches["train"].fill(teacher, train_blocks, idx, acc.autocast, vocab=vocab)
+                    t_logits = caches["train"].targets(idx, acc.device)  # on blocks not cached
+                elif alpha > 0:
                     with torch.inference_mode(), acc.autocast():
                         t_logits = teacher(input_ids=x).logits[:, :-1]
                     t_logits = t_logits.clone()  # leave inference mode: autograd may save it
@@ -222,7 +275,8 @@ def _train(config: DistillConfig, acc, run: Run | None, emit, stop) -> RunResult
                     s_logits = model(input_ids=x).logits[:, :-1]  # (b, T-1, V)
                     if vocab:
                         s_logits = s_logits[..., :vocab]
-                        t_logits = t_logits[..., :vocab] if t_logits is not None else None
+                        if isinstance(t_logits, torch.Tensor):  # (a TopK is cut already)
+                            t_logits = t_logits[..., :vocab]
                     total, parts = kd_loss(s_logits, t_logits, x[:, 1:], alpha=alpha,
                                            temperature=config.temperature, kind=config.loss,
                                            beta=config.beta)
@@ -239,37 +293,66 @@ def _train(config: DistillConfig, acc, run: Run | None, emit, stop) -> RunResult
                                          "lower the learning rate or the temperature")
             logs[key] = (loss, kd, ce)
         tokens += config.batch_size * config.seq_len
+        train_s += time.time() - step_start  # training only: evaluation time is left out
         elapsed = time.time() - t0
         record = {"step": step + 1, "tokens": tokens, "elapsed_s": round(elapsed, 3),
                   "loss": logs["student"][0], "kd": logs["student"][1],
-                  "ce": logs["student"][2], "lr": lr, "tokens_per_s": tokens / elapsed}
+                  "ce": logs["student"][2], "lr": lr, "tokens_per_s": tokens / train_s}
         if "baseline" in logs:
             record["baseline_loss"] = logs["baseline"][0]
         last = step + 1 == config.steps
         if last or (config.eval_every and (step + 1) % config.eval_every == 0):
             if main:
-                evals = _evaluate(acc, students, teacher, val_blocks, vocab, teacher_eval)
+                evals = _evaluate(acc, students, teacher, val_blocks, vocab, teacher_eval, caches)
                 record.update(evals)
+                if run is not None:  # the student's bars on fixed prompts, for the scrubber
+                    probes.record(run, step + 1, acc.unwrap_model(students["student"]), teacher,
+                                  tokenizer)
             acc.wait_for_everyone()
         if main:
             if run is not None:
                 run.log_metrics(record)
             history.append(record)
             emit({"type": "eval" if "val_loss" in record else "step", **record})
+            if run is not None and config.checkpoint_every and not last \
+                    and (step + 1) % config.checkpoint_every == 0:
+                save_checkpoint(run.checkpoint_dir, acc, students, optimizers, step + 1, tokens,
+                                train_s, time.time() - t0, evals, teacher_eval)
 
     summary = {}
     if main:
         summary = _finish(config, acc, students, teacher, tokenizer, val_blocks, evals, run,
-                          tokens, started, world)
+                          tokens, started, world, caches, prepared, history)
         emit({"type": "done", "summary": summary})
     acc.wait_for_everyone()
     return RunResult(summary, acc.unwrap_model(students["student"]), run, history)
 
 
-def _evaluate(acc, students, teacher, blocks, vocab, teacher_eval) -> dict:
+def _open_caches(config, acc, prepared: Prepared, val_blocks, vocab) -> dict:
+    """The teacher caches for the training and validation blocks (opened once per Prepared)."""
+    rows = vocab or prepared.teacher.get_output_embeddings().weight.shape[0]
+    k = min(config.top_k, rows)
+    root = teacher_cache.cache_root(config.runs_dir)
+    caches = {}
+    for part, blocks in (("train", prepared.train_blocks), ("val", val_blocks)):
+        key = (part, k, acc.mixed_precision, len(blocks))
+        if key not in prepared.caches:
+            prepared.caches[key] = teacher_cache.open_cache(
+                root, prepared.teacher, prepared.tokenizer, blocks, k, acc.mixed_precision, rows)
+        caches[part] = prepared.caches[key]
+        caches[part].computed = 0  # counted per run
+    caches["val"].fill(prepared.teacher, val_blocks, torch.arange(len(val_blocks)), acc.autocast,
+                       vocab=vocab)
+    return caches
+
+
+def _evaluate(acc, students, teacher, blocks, vocab, teacher_eval, caches=None) -> dict:
     """Validation metrics; the teacher's own loss is computed once per run."""
     student = acc.unwrap_model(students["student"])
-    out = evaluate.compare(student, teacher, blocks, vocab=vocab)
+    if caches:
+        out = evaluate.compare_cached(student, caches["val"], blocks, vocab=vocab)
+    else:
+        out = evaluate.compare(student, teacher, blocks, vocab=vocab)
     teacher_eval.setdefault("loss", out["teacher_loss"])
     record = {"val_loss": out["student_loss"], "val_ppl": out["student_ppl"],
               "teacher_val_loss": teacher_eval["loss"],
@@ -297,14 +380,22 @@ def _teacher_bytes(spec: str, teacher) -> int:
 
 
 def _finish(config, acc, students, teacher, tokenizer, val_blocks, evals, run, tokens, started,
-            world) -> dict:
+            world, caches, prepared: Prepared, history) -> dict:
     student = acc.unwrap_model(students["student"])
     speed_batch = val_blocks[:8]
     student_tps = evaluate.inference_speed(student, speed_batch)
-    teacher_tps = evaluate.inference_speed(teacher, speed_batch)
+    if prepared.teacher_tokens_per_s is None:  # measured once per loaded teacher
+        prepared.teacher_tokens_per_s = evaluate.inference_speed(teacher, speed_batch)
+    teacher_tps = prepared.teacher_tokens_per_s
+    live = config.alpha > 0 and not caches
+    flops_token = throughput.flops_per_token(throughput.matmul_params(student),
+                                             throughput.matmul_params(teacher), live,
+                                             students=len(students))
+    train_tps = history[-1]["tokens_per_s"] if history else 0.0
     student_bytes = sum(p.numel() * p.element_size() for p in student.parameters())
     if run is not None:
         save_student(student, tokenizer, run.student_dir, config, evals)
+        shutil.rmtree(run.checkpoint_dir, ignore_errors=True)  # finished: nothing to resume
         student_bytes = models.size_on_disk(run.student_dir)
         if "baseline" in students:
             save_student(acc.unwrap_model(students["baseline"]), tokenizer, run.baseline_dir,
@@ -325,11 +416,72 @@ def _finish(config, acc, students, teacher, tokenizer, val_blocks, evals, run, t
         "student_params": sum(p.numel() for p in student.parameters()),
         "teacher_params": sum(p.numel() for p in teacher.parameters()),
         "steps": config.steps, "tokens": tokens, "wall_seconds": time.time() - started,
-        "processes": world, "precision": acc.mixed_precision, "teacher_mode": "live",
+        "processes": world, "precision": acc.mixed_precision,
+        "teacher_mode": "cached" if caches else "live",
+        "train_tokens_per_s": train_tps, "flops_per_token": flops_token,
+        "mfu": throughput.mfu(train_tps, flops_token, acc.mixed_precision),
     }
+    if caches:
+        caches["train"].flush()
+        summary.update(caches["train"].report(config.batch_size))
     if run is not None:
         run.write_summary(summary)
     return summary
+
+
+def save_checkpoint(folder: Path, acc, students, optimizers, step, tokens, train_s, elapsed_s,
+                    evals, teacher_eval) -> None:
+    """Everything needed to go on from `step`: the students' weights (safetensors), optimiser
+    moments and the random state (tensors and numbers only, read back with weights_only=True).
+    Written beside the old checkpoint, then swapped in, so a crash mid-write keeps the old one."""
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for key, model in students.items():
+        weights = {k: v.detach().contiguous().clone()
+                   for k, v in acc.unwrap_model(model).state_dict().items()}
+        save_file(weights, str(tmp / f"{key}.safetensors"))
+    torch.save({"optimizers": {k: o.state_dict() for k, o in optimizers.items()},
+                "rng": torch.get_rng_state(), "step": step, "tokens": tokens, "train_s": train_s,
+                "elapsed_s": elapsed_s, "evals": evals, "teacher_eval": teacher_eval},
+               tmp / "state.pt")
+    old = folder.with_name(folder.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if folder.exists():
+        os.replace(folder, old)
+    os.replace(tmp, folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def load_checkpoint(folder: Path, acc, students, optimizers) -> dict:
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    state = torch.load(folder / "state.pt", weights_only=True)
+    for key, model in students.items():
+        acc.unwrap_model(model).load_state_dict(load_file(str(folder / f"{key}.safetensors")),
+                                                strict=False)
+        optimizers[key].load_state_dict(state["optimizers"][key])
+    torch.set_rng_state(state["rng"])
+    return state
+
+
+def resume_run(run: Run, on_event=None) -> RunResult:
+    """Continue a cancelled, failed or orphaned run from its last checkpoint, same settings."""
+    from distill_core.jobs import stalled
+
+    status = run.status()
+    if status.get("state") not in ("cancelled", "failed") and not stalled(status):
+        raise InputError(f"run {run.id} is {status.get('state')}; only a cancelled or failed "
+                         "run can be resumed")
+    if not (run.checkpoint_dir / "state.pt").exists():
+        raise InputError(f"run {run.id} has no checkpoint to resume from (start runs with "
+                         "--checkpoint-every N to save one every N steps)")
+    config = DistillConfig.from_dict(run.config())
+    return distill(config, on_event=on_event, run=run, resume=True)
 
 
 def save_student(model, tokenizer, folder: Path, config: DistillConfig, evals: dict) -> None:

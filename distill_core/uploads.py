@@ -6,7 +6,7 @@
 The stored name is the upload's own name made safe (basename only, letters, digits, '.', '_'
 and '-', no leading dot) behind a short hash of the content, so two different files never
 collide and the same file uploaded twice is stored once. Only UTF-8 text is kept: .txt, .jsonl
-and .csv, at most `max_bytes`.
+and .csv, at most `max_bytes` (default: this server's DISTILL_MAX_DATA_MB, see limits.py).
 """
 
 from __future__ import annotations
@@ -18,16 +18,28 @@ import tempfile
 from pathlib import Path
 
 from distill_core.errors import InputError
+from distill_core.limits import data_cap_bytes
 from distill_core.runs import runs_root
 
 UPLOAD_SUFFIXES = (".txt", ".jsonl", ".csv")
-MAX_UPLOAD_BYTES = 50_000_000  # the same cap data.load_corpus puts on a file
+MAX_UPLOAD_BYTES = 50_000_000  # the default cap (limits.max_data_mb), the same as data files'
 HASH_CHARS = 10
 
 
-def save_upload(filename: str, data: bytes, root=None, max_bytes: int = MAX_UPLOAD_BYTES) -> Path:
+def upload_limit_mb(root=None) -> int:
+    """The upload cap in whole MB, for the uploader widget (at least 1). A broken limits file
+    gives the default here; `save_upload` reports it."""
+    try:
+        return max(1, data_cap_bytes(root) // 1_000_000)
+    except InputError:
+        return MAX_UPLOAD_BYTES // 1_000_000
+
+
+def save_upload(filename: str, data: bytes, root=None, max_bytes: int | None = None) -> Path:
     """Check an uploaded file and store it under `<root>/uploads/`; return its path."""
     name = safe_name(filename)
+    if max_bytes is None:
+        max_bytes = data_cap_bytes(root)
     if len(data) > max_bytes:
         raise InputError(f"{name} is {_mb(len(data))}, over the upload limit of {_mb(max_bytes)}: "
                          "use a smaller file")
@@ -61,7 +73,7 @@ def safe_name(filename: str) -> str:
 
 
 def _mb(n: int) -> str:
-    return f"{n / 1e6:.1f} MB"
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n / 1e6:.2g} MB"
 
 
 def _write_bytes(path: Path, data: bytes) -> None:

@@ -29,16 +29,18 @@ def _layout(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
 EVERYTHING_ELSE = "everything else"
 
 
-def soft_label_bars(view: dict, title: str = "Next-token probabilities") -> go.Figure:
+def soft_label_bars(view: dict, title: str = "Next-token probabilities",
+                    names: tuple[str, str] = ("teacher", "student")) -> go.Figure:
     """Teacher vs student probability at T for the teacher's top tokens, then everything else.
 
-    `view` is `explore.soft_label_view(...)`; bar heights are its numbers, unchanged.
+    `view` is `explore.soft_label_view(...)`; bar heights are its numbers, unchanged. `names`
+    labels the two sets of bars (e.g. the trained teacher against an early snapshot of it).
     """
     labels = [*view["tokens"], EVERYTHING_ELSE]
     fig = go.Figure()
     for name, color, probs in (
-            ("teacher", TEACHER_COLOR, [*view["teacher"], view["teacher_rest"]]),
-            ("student", student_color(0), [*view["student"], view["student_rest"]])):
+            (names[0], TEACHER_COLOR, [*view["teacher"], view["teacher_rest"]]),
+            (names[1], student_color(0), [*view["student"], view["student_rest"]])):
         fig.add_bar(x=labels, y=probs, name=name, marker_color=color,
                     hovertemplate="%{x}: %{y:.4f}<extra>" + name + "</extra>")
     fig.update_layout(barmode="group", yaxis_range=[0, 1])
@@ -143,3 +145,113 @@ def agreement_curves(runs: dict[str, list[dict]]) -> go.Figure:
     fig.update_yaxes(range=[0, 100])
     return _layout(fig, "Top-1 agreement with the teacher", "step",
                    "agreement (% of tokens)")
+
+
+def hard_vs_soft_bars(view: dict) -> go.Figure:
+    """The teacher's soft label at T (its probabilities) beside the hard label (one-hot on the
+    token that came next, taken here as the teacher's top token): what each kind of training
+    target says about the same position."""
+    labels = [*view["tokens"], EVERYTHING_ELSE]
+    hard = [1.0 if i == 0 else 0.0 for i in range(len(labels))]
+    fig = go.Figure()
+    fig.add_bar(x=labels, y=hard, name="hard label (one-hot)", marker_color=BASELINE_COLOR,
+                hovertemplate="%{x}: %{y:.0f}<extra>hard label</extra>")
+    fig.add_bar(x=labels, y=[*view["teacher"], view["teacher_rest"]], name="soft label (teacher)",
+                marker_color=TEACHER_COLOR, hovertemplate="%{x}: %{y:.4f}<extra>soft label</extra>")
+    fig.update_layout(barmode="group", yaxis_range=[0, 1])
+    fig.update_xaxes(type="category")
+    return _layout(fig, f"Hard label against soft label at T = {view['temperature']:g}",
+                   "next token", "probability")
+
+
+def entropy_curve(temperatures, entropies, current: float | None = None) -> go.Figure:
+    """The teacher's entropy (nats) as T grows, log-scaled T axis, the chosen T marked."""
+    fig = go.Figure()
+    _curve(fig, list(temperatures), list(entropies), "teacher entropy", TEACHER_COLOR, "solid",
+           "T = %{x:g}: %{y:.3f} nats", "teacher")
+    if current is not None:
+        y = min(zip(temperatures, entropies), key=lambda te: abs(te[0] - current))[1]
+        fig.add_scatter(x=[current], y=[y], mode="markers", name=f"T = {current:g}",
+                        marker=dict(size=14, color=TEACHER_COLOR, symbol="diamond"),
+                        hovertemplate="%{y:.3f} nats<extra>chosen T</extra>")
+    fig.update_xaxes(type="log")
+    return _layout(fig, "Entropy of the teacher's next-token distribution", "temperature T",
+                   "entropy (nats)")
+
+
+def probe_bars(line: dict, prompt: str) -> go.Figure:
+    """One recorded probe (a `probes.load` line): teacher against the student at that step."""
+    view = line["probes"][prompt]
+    return soft_label_bars(view, title=f"“{prompt} …” at step {line['step']}")
+
+
+def toy_kl_fit(demo: dict, kind: str) -> go.Figure:
+    """The two-peaked target and the one-peaked student fitted by `kind` (toy_kl.demo)."""
+    fit = demo["forward" if kind == "forward_kl" else "reverse"]
+    name = ("forward KL(target‖student)" if kind == "forward_kl"
+            else "reverse KL(student‖target)")
+    fig = go.Figure()
+    fig.add_scatter(x=demo["x"], y=demo["target"], name="target (two peaks)", fill="tozeroy",
+                    line={"color": TEACHER_COLOR}, hovertemplate="x = %{x:.2f}: %{y:.4f}"
+                    "<extra>target</extra>")
+    fig.add_scatter(x=demo["x"], y=fit["probs"], name="student (one peak)",
+                    line={"color": student_color(0), "width": 3},
+                    hovertemplate="x = %{x:.2f}: %{y:.4f}<extra>student</extra>")
+    fig.update_layout(hovermode="closest")
+    return _layout(fig, f"Fitted by {name} = {fit[kind]:.3f} nats", "x", "probability")
+
+
+SWEEP_METRICS = {"student_ppl": ("final student perplexity (lower is better)", "%{z:.3f}",
+                                 "Blues_r"),
+                 "agreement": ("top-1 agreement with the teacher (%)", "%{z:.1f} %", "Greens")}
+
+
+def sweep_heatmap(cells: list[dict], metric: str = "student_ppl") -> go.Figure:
+    """α (rows) × T (columns) grid of a sweep's finished cells; unfinished cells are blank and
+    labelled with their state. Each cell's customdata is its run id (for click-to-open)."""
+    if metric not in SWEEP_METRICS:
+        raise ValueError(f"metric must be one of {list(SWEEP_METRICS)}, not {metric!r}")
+    title, fmt, scale = SWEEP_METRICS[metric]
+    alphas = sorted({c["alpha"] for c in cells})
+    temps = sorted({c["temperature"] for c in cells})
+    z = [[None] * len(temps) for _ in alphas]
+    text = [[""] * len(temps) for _ in alphas]
+    ids = [[None] * len(temps) for _ in alphas]
+    for c in cells:
+        i, j = alphas.index(c["alpha"]), temps.index(c["temperature"])
+        value = c.get(metric)
+        if value is not None and metric == "agreement":
+            value = 100 * value
+        z[i][j], ids[i][j] = value, c.get("run_id")
+        text[i][j] = (f"{value:.3f}" if metric == "student_ppl" else f"{value:.1f} %"
+                      ) if value is not None else c.get("state") or ""
+    xs, ys = [f"{t:g}" for t in temps], [f"{a:g}" for a in alphas]
+    fig = go.Figure(go.Heatmap(x=xs, y=ys, z=z, text=text, texttemplate="%{text}",
+                               customdata=ids, colorscale=scale, colorbar={"title": ""},
+                               hoverinfo="skip"))
+    # Heatmap cells do not report clicks; a clear marker on each cell does (customdata = run).
+    cells_xy = [(xs[j], ys[i], ids[i][j], text[i][j]) for i in range(len(ys))
+                for j in range(len(xs)) if ids[i][j]]
+    fig.add_scatter(x=[c[0] for c in cells_xy], y=[c[1] for c in cells_xy], mode="markers",
+                    customdata=[c[2] for c in cells_xy], text=[c[3] for c in cells_xy],
+                    marker={"size": 40, "symbol": "square", "color": "rgba(0,0,0,0)"},
+                    showlegend=False, name="cells",
+                    hovertemplate="α = %{y}, T = %{x}: %{text}<br>run %{customdata}"
+                                  "<extra>click to open</extra>")
+    fig.update_xaxes(type="category")
+    fig.update_yaxes(type="category")
+    fig.update_layout(hovermode="closest")
+    return _layout(fig, title, "temperature T", "α (weight of the soft labels)")
+
+
+def probe_kl_curves(lines: list[dict]) -> go.Figure:
+    """KL(teacher‖student) at T = 1 on each probe prompt over the recorded steps (nats)."""
+    fig = go.Figure()
+    prompts = list(lines[0]["probes"]) if lines else []
+    for i, prompt in enumerate(prompts):
+        points = [(line["step"], line["probes"][prompt]["kl"]) for line in lines
+                  if prompt in line["probes"]]
+        _curve(fig, [s for s, _ in points], [k for _, k in points], f"“{prompt} …”",
+               student_color(i), "solid", "KL: %{y:.3f} nats", prompt, markers=True)
+    return _layout(fig, "How far the student is from the teacher on each probe", "step",
+                   "KL(teacher‖student) (nats)")

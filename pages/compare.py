@@ -3,9 +3,9 @@
 import pandas as pd
 import streamlit as st
 
-from distill_core import InputError, report, viz
+from distill_core import InputError, exports, report, viz
 from distill_core.runs import compare, list_runs, load_run
-from pages._shared import use_app_navigation
+from pages._shared import keep_in_url, presenting, use_app_navigation, use_shared_state
 
 use_app_navigation()
 
@@ -19,12 +19,13 @@ if not rows:
     st.stop()
 
 states = {r["id"]: r["state"] for r in rows}
-asked = [i for i in st.query_params.get("runs", "").split(",") if i in states]
+use_shared_state({"runs": "compare_runs"}, {"runs": lambda ids: [i for i in ids if i in states]})
 done = [r["id"] for r in rows if r["state"] == "done"]
-picked = st.multiselect("Runs", list(states), default=asked or done[:LATEST], key="compare_runs",
+st.session_state.setdefault("compare_runs", done[:LATEST])
+picked = st.multiselect("Runs", list(states), key="compare_runs",
                         format_func=lambda i: i if states[i] == "done" else f"{i} ({states[i]})",
                         help="Newest first. The URL keeps this choice, so you can share it.")
-st.query_params["runs"] = ",".join(picked)  # shareable; Distill links here the same way
+keep_in_url(runs=picked)  # shareable; Distill links here the same way
 if not picked:
     st.info("Pick one or more runs to compare.")
     st.stop()
@@ -67,3 +68,35 @@ for n, row in enumerate(table):
             st.markdown(report.verdict_sentence(summaries[row["id"]]))
         else:
             st.caption(f"No verdict: this run is {states[row['id']]}.")
+
+if presenting():
+    st.stop()
+st.subheader("Take a run away")
+run_id = st.selectbox("Run", picked, key="export_run")
+run, figures = load_run(run_id), {
+    "training loss": lambda: viz.learning_curves({run_id: metrics[run_id]}),
+    "validation perplexity": lambda: viz.perplexity_curves({run_id: metrics[run_id]},
+                                                           summaries[run_id].get("teacher_ppl")),
+    "agreement": lambda: viz.agreement_curves({run_id: metrics[run_id]})}
+files = {"config (JSON)": (lambda: exports.config_text(run, "json"), "config.json"),
+         "config (YAML)": (lambda: exports.config_text(run, "yaml"), "config.yaml"),
+         "metrics (CSV)": (lambda: exports.metrics_csv(run), "metrics.csv"),
+         "script to reproduce (.py)": (lambda: exports.reproduce_script(run),
+                                       f"reproduce_{run_id}.py"),
+         "student (zip of its Hugging Face folder)": (lambda: exports.student_zip(run),
+                                                      f"{run_id}-student.zip")}
+cols = st.columns(len(files))
+for n, (col, (label, (make, name))) in enumerate(zip(cols, files.items())):
+    try:  # text is made now (small); the zip only when clicked
+        data, why = (make if name.endswith(".zip") else make()), None
+        if name.endswith(".zip") and not run.student_dir.is_dir():
+            raise InputError(f"run {run_id} has no saved student yet")
+    except InputError as err:
+        data, why = b"", str(err)
+    col.download_button(label, data, file_name=name, key=f"export_{n}", on_click="ignore",
+                        disabled=why is not None, help=why)
+figure = st.selectbox("Figure", list(figures), key="export_figure")
+for col, fmt in zip(st.columns(4)[:2], exports.FIGURE_FORMATS):
+    col.download_button(f"{figure} ({fmt.upper()})", lambda fmt=fmt: exports.figure_image(
+        figures[figure](), fmt), file_name=f"{run_id}-{figure.replace(' ', '_')}.{fmt}",
+        key=f"export_{fmt}", on_click="ignore")

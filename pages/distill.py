@@ -1,13 +1,17 @@
 """Distill: set up a run, start it in the background, and watch it through its run directory."""
 
+import contextlib
+import secrets
+
 import streamlit as st
 
 from distill_core import InputError, form, jobs, report, viz
 from distill_core.config import DistillConfig
 from distill_core.data import BUILTIN_CORPORA
 from distill_core.runs import FINISHED_STATES, list_runs, load_run, runs_root
-from distill_core.uploads import MAX_UPLOAD_BYTES, UPLOAD_SUFFIXES, save_upload
-from pages._shared import use_app_navigation
+from distill_core.uploads import UPLOAD_SUFFIXES, save_upload, upload_limit_mb
+from pages._shared import (keep_in_url, preset_buttons, presenting, use_app_navigation,
+                           use_shared_state)
 
 use_app_navigation()
 
@@ -24,14 +28,18 @@ def widgets(fields, names, columns=2):
             for i, n in enumerate(names)}
 
 
-def live_panel(run_id, polling):  # reads the run directory only; reruns itself while polling
+def live_panel(run_id, polling, in_line=False):  # reads the run directory; reruns while polling
     run = load_run(run_id)
+    if jobs.waiting(run.status()):
+        with contextlib.suppress(InputError):  # (a broken limits file is shown at the top)
+            jobs.pump()  # a slot may have come free since the last poll
     status, metrics, steps = run.status(), run.metrics(), run.config().get("steps", 1)
     state = status.get("state")
-    if polling and state in FINISHED_STATES:
-        st.rerun()  # redraw the whole page once: the verdict, and no more polling
+    if polling and (state in FINISHED_STATES or (in_line and not jobs.waiting(status))):
+        st.rerun()  # redraw the whole page once: the verdict and no more polling, or faster
+        # polling now that the run has left the queue
     p = report.progress(metrics, steps)
-    st.progress(p["fraction"], text=report.progress_text(state, p))
+    st.progress(p["fraction"], text=jobs.queue_line(run_id) or report.progress_text(state, p))
     if report.stalled(status):
         st.warning("The process training this run has stopped without saying why; see "
                    f"{run.path / 'log.txt'}.")
@@ -64,7 +72,11 @@ def live_panel(run_id, polling):  # reads the run directory only; reruns itself 
 st.title("Distill")
 st.caption("Train a small student from a teacher. The run trains in its own process: leaving "
            "this page or closing the tab does not stop it, and it is listed here until it ends.")
-jobs.mark_orphans()  # runs whose process died (e.g. the machine restarted) say so
+try:
+    jobs.pump()  # runs whose process died are marked failed; waiting runs start if slots are free
+except InputError as err:  # e.g. a mistake in this server's classroom.toml
+    st.error(str(err))
+session = st.session_state.setdefault("session_id", secrets.token_hex(8))  # for per-session limits
 if active := [r["id"] for r in list_runs() if r["state"] in report.ACTIVE_STATES]:
     st.selectbox("Runs in progress", active, index=None, key="reattach", placeholder="watch one…",
                  on_change=lambda: watch(st.session_state["reattach"]))
@@ -74,6 +86,8 @@ st.subheader("New run")
 fields = form.form_fields({"teacher": st.session_state.get("teacher", "builtin:teacher"),
                            "student": st.session_state.get("student", "builtin:half"),
                            "dataset": ""})  # the built-in corpora have their own menu
+use_shared_state({"alpha": "cfg_alpha", "temperature": "cfg_temperature", "loss": "cfg_loss"})
+preset_buttons("distill")
 source = st.radio("Training text", SOURCES, horizontal=True, key="data_source")
 with st.form("distill"):
     values = widgets(fields, form.GROUPS["models"])
@@ -84,17 +98,18 @@ with st.form("distill"):
         values |= widgets(fields, ["train_docs"])
     elif source == SOURCES[1]:
         upload = st.file_uploader("text file", [s[1:] for s in UPLOAD_SUFFIXES], key="upload",
-                                  max_upload_size=MAX_UPLOAD_BYTES // 1_000_000,
+                                  max_upload_size=upload_limit_mb(),
                                   help="UTF-8 text: .txt (documents separated by blank lines), "
                                        ".jsonl or .csv (with a text column).")
         values |= widgets(fields, ["text_column"])
     else:
         values |= widgets(fields, ["dataset", "dataset_config", "dataset_split", "text_column"])
-    for group in ("loss", "training", "evaluation"):
+    for group in ("loss",) if presenting() else ("loss", "training", "evaluation"):
         with st.expander(group.capitalize(), expanded=group == "loss"):
             values |= widgets(fields, form.GROUPS[group], columns=3)
     start = st.form_submit_button("Start", type="primary", key="start")
 st.caption(f"Runs are stored in {runs_root().resolve()}.")
+keep_in_url(**{k: values[k] for k in ("teacher", "student", "alpha", "temperature", "loss")})
 
 if start:
     try:
@@ -104,7 +119,7 @@ if start:
             values["dataset"] = str(save_upload(upload.name, upload.getvalue(), runs_root()))
         config = DistillConfig(**values, runs_dir=str(runs_root()))
         form.check_before_launch(config)
-        watch(jobs.launch(config).id)
+        watch(jobs.launch(config, session=session).id)
     except InputError as err:
         st.error(str(err))
 
@@ -124,4 +139,6 @@ if run_id := st.query_params.get("run") or st.session_state.get("run"):
             st.caption(f"{cfg.get('student')} learning from {cfg.get('teacher')} on "
                        f"{cfg.get('dataset')} · α = {cfg.get('alpha')} · T = "
                        f"{cfg.get('temperature')} · {cfg.get('loss')} · {cfg.get('steps')} steps")
-            st.fragment(live_panel, run_every=2 if polling else None)(run_id, polling)
+            in_line = jobs.waiting(status)  # a place in line changes slowly: poll it less often
+            st.fragment(live_panel, run_every=(5 if in_line else 2) if polling else None)(
+                run_id, polling, in_line)

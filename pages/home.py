@@ -22,6 +22,8 @@ st.markdown(
     "can see what T does to a distribution, train a student, and measure how close it gets."
 )
 
+st.page_link("pages/lesson.py", label="Teaching? Start the guided lesson: five steps, each "
+             "idea beside the widget that shows it", icon="🎓")
 st.markdown("#### Three steps")
 st.page_link("pages/soft_labels.py", label="1. Explore soft labels: temperature and α on one "
              "prediction", icon="🌡️")

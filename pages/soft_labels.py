@@ -5,9 +5,11 @@ import streamlit as st
 
 from distill_core import InputError
 from distill_core.explore import TEMPERATURES, next_token_logits, readouts, soft_label_view
+from distill_core.presets import EXPLORER_KINDS, nearest_temperature
 from distill_core.runs import list_runs, load_run
 from distill_core.viz import kl_contributions, soft_label_bars
-from pages._shared import use_app_navigation, chosen_pair, student, teacher
+from pages._shared import (chosen_pair, keep_in_url, preset_buttons, presenting, student, teacher,
+                           use_app_navigation, use_shared_state)
 
 use_app_navigation()
 
@@ -25,22 +27,33 @@ def prompt_logits(t_spec: str, s_spec: str, prompt: str):
 
 
 st.title("Soft labels and temperature")
+use_shared_state({"prompt": "prompt", "temperature": "temperature", "alpha": "alpha",
+                  "loss": "kl_direction"},  # a link's values, fitted to these widgets
+                 {"temperature": nearest_temperature, "alpha": lambda a: round(a * 20) / 20,
+                  "loss": lambda k: k if k in EXPLORER_KINDS else None})
+for key, default in (("temperature", 1.0), ("alpha", 0.5), ("prompt", PROMPTS[0])):
+    st.session_state.setdefault(key, default)
 t_spec, s_spec = chosen_pair()
 runs = [load_run(r["id"]) for r in list_runs() if r["state"] == "done" and r["teacher"] == t_spec]
 trained = {f"trained in run {run.id}": str(run.student_dir) for run in runs
            if run.student_dir.is_dir()}
-s_label = st.selectbox("Student", [f"{s_spec} (before distillation)", *trained],
-                       key="student_choice")
-s_spec = trained.get(s_label, s_spec)
+if not presenting():
+    s_label = st.selectbox("Student", [f"{s_spec} (before distillation)", *trained],
+                           key="student_choice")
+    s_spec = trained.get(s_label, s_spec)
 
-st.session_state.setdefault("prompt", PROMPTS[0])
+preset_buttons("soft_labels")
 st.selectbox("Example prompts", PROMPTS, key="example",
              on_change=lambda: st.session_state.update(prompt=st.session_state["example"]))
 prompt = st.text_input("Prompt: the models predict the token that comes next", key="prompt")
 left, right = st.columns(2)
-temperature = left.select_slider("Temperature T", TEMPERATURES, value=1.0, key="temperature",
+temperature = left.select_slider("Temperature T", TEMPERATURES, key="temperature",
                                  format_func=lambda t: f"{t:g}")
-alpha = right.slider("α: weight of the teacher's soft labels", 0.0, 1.0, 0.5, 0.05, key="alpha")
+alpha = right.slider("α: weight of the teacher's soft labels", 0.0, 1.0, step=0.05, key="alpha")
+direction = st.radio("Divergence", list(DIRECTIONS), format_func=DIRECTIONS.get, horizontal=True,
+                     key="kl_direction")
+keep_in_url(teacher=t_spec, student=chosen_pair()[1], prompt=prompt, temperature=temperature,
+            alpha=alpha, loss=direction)
 
 try:
     t_logits, s_logits = prompt_logits(t_spec, s_spec, prompt)
@@ -48,8 +61,6 @@ except InputError as err:
     st.error(str(err))
     st.stop()
 
-direction = st.radio("Divergence", list(DIRECTIONS), format_func=DIRECTIONS.get, horizontal=True,
-                     key="kl_direction")
 tok = teacher(t_spec)[1]
 view = soft_label_view(t_logits, s_logits, tok, temperature)
 r = readouts(t_logits, s_logits, temperature=temperature, alpha=alpha, kind=direction,
@@ -70,9 +81,10 @@ cols[1].metric("Soft label on it", f"{r['hard_label_teacher_prob']:.3f}",
                help="the teacher's probability for that token at T; the rest is spread out")
 cols[2].metric("KL(teacher‖student)", f"{r['kl_teacher_student']:.4f} nats")
 cols[3].metric("KL(student‖teacher)", f"{r['kl_student_teacher']:.4f} nats")
-cols[0].metric("KD part α·T²·D", f"{r['kd_term']:.4f} nats")
-cols[1].metric("CE part (1−α)·CE", f"{r['ce_term']:.4f} nats")
-cols[2].metric("Loss total", f"{r['total']:.4f} nats")
+if not presenting():  # the loss arithmetic is for the desk, not the projector
+    cols[0].metric("KD part α·T²·D", f"{r['kd_term']:.4f} nats")
+    cols[1].metric("CE part (1−α)·CE", f"{r['ce_term']:.4f} nats")
+    cols[2].metric("Loss total", f"{r['total']:.4f} nats")
 st.caption("The hard label is the same at every T (dividing logits by T keeps their order); "
            "only the soft label spreads out. D is the chosen divergence at T, CE the student's "
            "cross-entropy on the hard label; T² keeps the KD gradient about the same size as T "

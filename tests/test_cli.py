@@ -107,3 +107,132 @@ def test_killed_run_leaves_a_readable_store(small_teacher_dir, tmp_path):
     (row,) = list_runs(runs)
     assert row["state"] == "running"  # nobody was left to say otherwise
     assert json.loads((metrics.parent / "config.json").read_text())["steps"] == 5000
+
+
+# ---------------------------------------------------------------- distill sweep
+
+
+def _tiny_flags(teacher_dir, runs_dir):
+    return ["--teacher", str(teacher_dir), "--student", "builtin:half", "--train-docs", "200",
+            "--steps", "4", "--batch-size", "8", "--seq-len", "32", "--warmup", "1",
+            "--eval-every", "0", "--eval-blocks", "4", "--precision", "fp32",
+            "--runs-dir", str(runs_dir)]
+
+
+def _env():
+    env = dict(os.environ)
+    env.pop("DISTILL_CACHE_DIR", None)  # the cache goes under the test's runs root
+    return env
+
+
+def test_sweep_trains_every_cell_on_one_teacher_cache(small_teacher_dir, tmp_path):
+    runs = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "distill_core.cli", "sweep", "--alpha", "0,1",
+           "--temperature", "1,2", *_tiny_flags(small_teacher_dir, runs)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=_env())
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.strip().splitlines()
+    (sweep_line,) = [line for line in lines if line.startswith("sweep ")]
+    sweep_id = sweep_line.split()[1]
+    assert (runs / "_sweeps" / f"{sweep_id}.json").exists()
+    header = lines.index(next(line for line in lines if line.startswith("alpha")))
+    body = lines[header + 2:]  # after the header and its dashes
+    assert len(body) == 4
+    assert [tuple(row.split()[:2]) for row in body] == [("0", "1"), ("0", "2"), ("1", "1"),
+                                                         ("1", "2")]
+    assert all(row.split()[4] == "done" for row in body)
+    plan = json.loads((runs / "_sweeps" / f"{sweep_id}.json").read_text())
+    rows = {r["id"]: r for r in list_runs(runs)}
+    assert len(rows) == 4 and all(r["state"] == "done" for r in rows.values())
+    computed = []
+    for cell in plan["cells"]:
+        summary = json.loads((runs / cell["run_id"] / "summary.json").read_text())
+        assert summary["teacher_mode"] == "cached"
+        assert cell["run_id"] in done.stdout
+        computed.append(summary["teacher_cache_computed"])
+    # alpha = 0 cells never need the teacher; the first cell that does fills the cache and
+    # every later one reads it back
+    assert computed[2] > 0 and computed[:2] == [0, 0] and computed[3] == 0
+
+
+@pytest.mark.parametrize("grid, words", [
+    (["--alpha", "0,x", "--temperature", "1"], "alpha"),
+    (["--alpha", "2", "--temperature", "1"], "alpha"),
+    (["--alpha", "0,1"], "--temperature"),
+    (["--alpha", "0.5", "--temperature", "1,-1"], "temperature"),
+])
+def test_sweep_bad_grid_exits_2_with_one_line(small_teacher_dir, tmp_path, capsys, grid, words):
+    runs = tmp_path / "runs"
+    code = main(["sweep", *grid, *_tiny_flags(small_teacher_dir, runs)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert words in err and "\n" not in err and "Traceback" not in err
+    assert list_runs(runs) == []  # nothing was planned
+    assert not list(runs.glob("_sweeps/*.json"))
+
+
+# ---------------------------------------------------------------- distill run --resume
+
+# The training process is slowed down (a pause after each logged step) so that the kill lands
+# mid-run, after a checkpoint, whatever the machine's speed.
+_SLOW_CLI = ("import sys, time\n"
+             "from distill_core import runs\n"
+             "log = runs.Run.log_metrics\n"
+             "def slow(self, record):\n"
+             "    log(self, record)\n"
+             "    time.sleep(0.3)\n"
+             "runs.Run.log_metrics = slow\n"
+             "from distill_core.cli import main\n"
+             "sys.exit(main(sys.argv[1:]))\n")
+
+
+def test_killed_run_resumes_to_the_uninterrupted_result(small_teacher_dir, tmp_path,
+                                                         capsys, monkeypatch):
+    monkeypatch.delenv("DISTILL_CACHE_DIR", raising=False)
+    from distill_core.config import DistillConfig
+    from distill_core.jobs import mark_orphans
+    from distill_core.train import distill
+
+    runs = tmp_path / "runs"
+    cmd = [sys.executable, "-c", _SLOW_CLI,
+           *_run_args(small_teacher_dir, runs, "--steps", "8", "--eval-every", "0",
+                      "--checkpoint-every", "2", "--precision", "fp32", "--name", "crash")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env())
+    deadline, run_dir = time.time() + 120, None
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            found = list(runs.glob("*/checkpoint/state.pt")) if runs.exists() else []
+            if found:
+                metrics = found[0].parent.parent / "metrics.jsonl"
+                if len(metrics.read_text().splitlines()) >= 3:
+                    run_dir = found[0].parent.parent
+                    break
+            time.sleep(0.02)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert run_dir is not None, f"no checkpoint and 3 steps before the end: {proc.stderr.read()}"
+    logged = [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").open()]
+    assert 3 <= len(logged) < 8
+    assert mark_orphans(runs) == [run_dir.name]
+    assert json.loads((run_dir / "status.json").read_text())["state"] == "failed"
+
+    assert main(["run", "--resume", run_dir.name, "--runs-dir", str(runs), "--quiet"]) == 0
+    assert f"run {run_dir.name} saved" in capsys.readouterr().out
+    assert json.loads((run_dir / "status.json").read_text())["state"] == "done"
+    steps = [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").open()]
+    assert steps == list(range(1, 9))  # steps after the checkpoint were redone, once each
+    assert not (run_dir / "checkpoint").exists()
+    resumed = json.loads((run_dir / "summary.json").read_text())
+
+    config = DistillConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
+    whole = distill(config.replace(name="whole"), store=False).summary
+    assert resumed["student_loss"] == pytest.approx(whole["student_loss"], abs=1e-6)
+    assert resumed["agreement"] == pytest.approx(whole["agreement"], abs=1e-9)
+    assert resumed["tokens"] == whole["tokens"]
+
+
+def test_resume_unknown_run_exits_2(tmp_path, capsys):
+    assert main(["run", "--resume", "no-such-run", "--runs-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no-such-run" in err and "\n" not in err

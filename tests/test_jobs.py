@@ -40,3 +40,183 @@ def test_runs_whose_process_died_are_marked_failed(tmp_path):
     assert status["state"] == "failed" and "killed or crashed" in status["error"]
     assert orphan.metrics() == [{"step": 1, "loss": 2.0}]
     assert load_run(alive.id, tmp_path).status()["state"] == "running"
+
+
+# ---------------------------------------------------------------- the queue shared by sessions
+
+import os  # noqa: E402
+import signal  # noqa: E402
+from datetime import datetime  # noqa: E402
+
+import pytest  # noqa: E402
+
+from distill_core.errors import InputError  # noqa: E402
+
+# A stand-in for the training process, so queue tests take seconds: it says "running", works
+# for a while (or dies by SIGKILL, for a run named crash-…), says "done" and starts the next
+# waiting run (with this same stand-in), exactly as `distill run --run-id` ends (cli.py).
+STAND_IN = """
+import os, signal, sys, time
+from distill_core import jobs
+from distill_core.runs import Run
+root, run_id = sys.argv[1:3]
+run = Run(root, run_id)
+run.set_status("running", pid=os.getpid())
+name = run.config().get("name") or ""
+time.sleep(float(name.split("-")[1]) if name.count("-") else 1.0)
+if name.startswith("crash"):
+    os.kill(os.getpid(), signal.SIGKILL)
+run.set_status("done")
+jobs.training_command = lambda run, root: [sys.executable, __file__, str(root), run.id]
+jobs.pump_after_run(root)
+"""
+
+
+@pytest.fixture
+def queue(tmp_path, monkeypatch):
+    """A runs root whose runs are trained by the stand-in; every process is ended at the end."""
+    for name in ("DISTILL_MAX_QUEUED_PER_SESSION", "DISTILL_MAX_WAITING", "DISTILL_MAX_STEPS",
+                 "DISTILL_CLASSROOM_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    stand_in = tmp_path.parent / f"{tmp_path.name}-stand_in.py"
+    stand_in.write_text(STAND_IN)
+    monkeypatch.setattr(jobs, "training_command", lambda run, root: [
+        sys.executable, str(stand_in), str(root), run.id])
+    yield tmp_path
+    for run, status in jobs.statuses(tmp_path):
+        if jobs.pid_alive(status.get("pid")):
+            os.kill(status["pid"], signal.SIGKILL)
+
+
+def _launch(root, name, session=None, steps=10):
+    return jobs.launch(DistillConfig(name=name, steps=steps, warmup=0, runs_dir=str(root)),
+                       session=session)
+
+
+def _wait_all_finished(root, seconds=60):
+    deadline = time.time() + seconds
+    while any(s["state"] in ("queued", "running") for _, s in jobs.statuses(root)):
+        assert time.time() < deadline, [s["state"] for _, s in jobs.statuses(root)]
+        time.sleep(0.1)
+
+
+def _stamp(text):
+    return datetime.fromisoformat(text).timestamp()
+
+
+def test_runs_start_oldest_first_never_more_than_the_limit_at_once(queue, monkeypatch):
+    monkeypatch.setenv("DISTILL_MAX_CONCURRENT", "2")
+    runs = [_launch(queue, f"r{i}-1.0") for i in range(5)]
+    assert [jobs.queue_position(r.id, queue) for r in runs] == [None, None, 1, 2, 3]
+    assert jobs.queue_line(runs[4].id, queue) == ("queued, 3rd in line (at most 2 runs train "
+                                                  "at once)")
+    assert jobs.queue_line(runs[0].id, queue) is None
+    _wait_all_finished(queue)  # nobody pumps here: each run that ends starts the next
+    statuses = [r.status() for r in runs]
+    assert [s["state"] for s in statuses] == ["done"] * 5
+    # a slot is taken from the launch until the end: at most 2 overlap, in creation order
+    spans = [(_stamp(s.get("launched") or s["started"]), _stamp(s["finished"])) for s in statuses]
+    assert [a for a, _ in spans] == sorted(a for a, _ in spans)
+    assert max(sum(a <= t < b for a, b in spans) for t, _ in spans) == 2
+
+
+def test_a_crashed_run_frees_its_slot_and_leaves_the_others_alone(queue, monkeypatch):
+    monkeypatch.setenv("DISTILL_MAX_CONCURRENT", "1")
+    crash, other = _launch(queue, "crash-0.5"), _launch(queue, "fine-0.5")
+    assert jobs.queue_position(other.id, queue) == 1
+    deadline = time.time() + 30
+    while other.status()["state"] == "queued" and not other.status().get("pid"):
+        assert time.time() < deadline, "the waiting run never started"
+        time.sleep(0.1)
+        jobs.pump(queue)  # what every Distill page load and poll does
+    _wait_all_finished(queue)
+    assert crash.status()["state"] == "failed" and "killed or crashed" in crash.status()["error"]
+    assert other.status()["state"] == "done"
+
+
+def test_limits_per_session_on_waiting_and_on_steps(queue, monkeypatch):
+    monkeypatch.setenv("DISTILL_MAX_CONCURRENT", "1")
+    monkeypatch.setenv("DISTILL_MAX_QUEUED_PER_SESSION", "2")
+    monkeypatch.setenv("DISTILL_MAX_WAITING", "3")
+    monkeypatch.setenv("DISTILL_MAX_STEPS", "50")
+    _launch(queue, "a1-30", session="a")
+    _launch(queue, "a2-30", session="a")
+    with pytest.raises(InputError, match=r"you already have 2 runs waiting or training, this "
+                                         r"server's limit per session "
+                                         r"\(DISTILL_MAX_QUEUED_PER_SESSION\)"):
+        _launch(queue, "a3-30", session="a")
+    _launch(queue, "b1-30", session="b")  # another session is not held back by a's runs
+    _launch(queue, "b2-30", session="b")
+    with pytest.raises(InputError, match=r"3 runs are already waiting.*DISTILL_MAX_WAITING"):
+        _launch(queue, "c1-30", session="c")
+    with pytest.raises(InputError, match=r"steps 51 is over this server's limit of 50"):
+        _launch(queue, "c2-30", session="c", steps=51)
+    assert len(jobs.statuses(queue)) == 4  # nothing was created for the refused ones
+
+
+def test_cancelling_a_waiting_run_means_it_never_starts(queue, monkeypatch):
+    monkeypatch.setenv("DISTILL_MAX_CONCURRENT", "1")
+    first, second = _launch(queue, "first-1.0"), _launch(queue, "second-1.0")
+    assert jobs.cancel(second.id, queue)
+    assert second.status()["state"] == "cancelled"
+    assert "before it started" in second.status()["error"]
+    _wait_all_finished(queue)
+    assert first.status()["state"] == "done" and not second.status().get("pid")
+    assert not jobs.cancel(second.id, queue)
+
+
+def test_a_run_killed_while_starting_after_cancel_is_cancelled_not_failed(queue, monkeypatch):
+    monkeypatch.setenv("DISTILL_MAX_CONCURRENT", "1")
+    run = _launch(queue, "slow-30")
+    deadline = time.time() + 20
+    while run.status()["state"] != "running":
+        assert time.time() < deadline
+        time.sleep(0.05)
+    assert jobs.cancel(run.id, queue)  # the stand-in has no SIGTERM handler: it just dies
+    deadline = time.time() + 10
+    while jobs.pid_alive(run.status()["pid"]):
+        assert time.time() < deadline
+        time.sleep(0.05)
+    assert jobs.mark_orphans(queue) == [run.id]
+    assert run.status()["state"] == "cancelled"
+
+
+def test_ordinals():
+    assert [jobs.ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 101, 111)] == [
+        "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "101st", "111th"]
+
+
+def test_real_queued_runs_train_one_after_another(small_teacher_dir, tmp_path, monkeypatch):
+    """Two real training processes through the queue, one slot: the second starts when the
+    first ends (its process starts it), and both finish."""
+    monkeypatch.setenv("DISTILL_MAX_CONCURRENT", "1")
+    config = DistillConfig(teacher=str(small_teacher_dir), student="builtin:half", train_docs=100,
+                           steps=2, batch_size=2, seq_len=32, warmup=0, eval_every=0,
+                           eval_blocks=2, precision="fp32", runs_dir=str(tmp_path))
+    first, second = jobs.launch(config), jobs.launch(config)
+    assert jobs.queue_position(second.id, tmp_path) == 1
+    deadline = time.time() + 120
+    while second.status().get("state") != "done":
+        assert second.status().get("state") in ("queued", "running"), second.status()
+        assert time.time() < deadline, (second.path / "log.txt").read_text()[-2000:]
+        time.sleep(0.2)
+    assert first.status()["state"] == "done"
+    assert _stamp(second.status()["launched"]) >= _stamp(first.status()["finished"])
+
+
+def test_a_sweep_process_holds_one_slot_for_all_its_cells(queue, monkeypatch):
+    """A sweep trains its cells one by one in one process: its queued cells carry that pid."""
+    monkeypatch.setenv("DISTILL_MAX_CONCURRENT", "2")
+    sweep = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        for i in range(4):
+            cell = Run.create(queue, {"steps": 1}, name=f"cell{i}")
+            cell.set_status("running" if i == 0 else "queued", pid=sweep.pid)
+        run = _launch(queue, "mine-0.5")
+        deadline = time.time() + 10
+        while not run.status().get("pid"):
+            assert time.time() < deadline, "the sweep's cells took every slot"
+            time.sleep(0.05)
+    finally:
+        sweep.kill()
+        sweep.wait()

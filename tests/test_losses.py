@@ -360,3 +360,160 @@ def test_label_value_and_type_errors():
         kd_loss(s, t, _labels(63).float(), alpha=0.5, temperature=1.0)
     with pytest.raises(InputError, match="student_logits must be a floating-point"):
         divergence(torch.zeros(B, T_LEN, V, dtype=torch.long), t, kind="forward_kl")
+
+
+# ---------------------------------------------------------------- sparse (top-k) teacher targets
+
+from distill_core.losses import TopK, top_k  # noqa: E402
+
+V_SPARSE = 512
+K_GRID = (1, 2, 4, 8, 16, 32, 64, 128, V_SPARSE // 2, V_SPARSE)  # doubling up to V
+
+
+def _peaked(seed, shape=(2, 16, V_SPARSE)):
+    """Teacher-like logits: a Zipf-shaped ranking (log-prob ~ -3.6 log rank) over a random token
+    order per position, plus noise; the student is the teacher plus larger noise."""
+    g = torch.Generator().manual_seed(seed)
+    n, v = math.prod(shape[:-1]), shape[-1]
+    base = -3.6 * torch.log(torch.arange(1, v + 1, dtype=torch.float64))
+    perm = torch.stack([torch.randperm(v, generator=g) for _ in range(n)]).view(shape)
+    teacher = (base[perm] + 0.5 * torch.randn(shape, generator=g, dtype=torch.float64)).float()
+    student = teacher + 2.0 * torch.randn(shape, generator=g)
+    return student, teacher
+
+
+def _sparse_errors(kind, temperature, seed=0):
+    s, t = _peaked(seed)
+    full = divergence(s, t, kind=kind, temperature=temperature).item()
+    assert full > 1e-2
+    return full, [abs(divergence(s, top_k(t, k), kind=kind, temperature=temperature).item() - full)
+                  / full for k in K_GRID]
+
+
+@pytest.mark.parametrize("temperature", [1.0, 2.0])
+@pytest.mark.parametrize("kind", KINDS)
+def test_sparse_error_shrinks_with_k_and_vanishes_at_full_vocab(kind, temperature):
+    # At T = 1 the k + 1 buckets are a coarse-graining of the vocabulary, and a finer one for
+    # larger k: by the data-processing inequality the error can only shrink. At T != 1 the
+    # teacher's rest mass is spread like the student's before softening; the error must still
+    # shrink as more of the teacher is kept.
+    full, errors = _sparse_errors(kind, temperature)
+    assert all(b <= a + 1e-6 for a, b in zip(errors, errors[1:])), errors
+    assert errors[0] > 1e-2  # k = 1 really loses something, so the comparison is not vacuous
+    assert errors[-1] <= 1e-5
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_sparse_loss_exact_with_one_token_left_over(kind):
+    # one rest token: its softened mass is known exactly whatever T
+    s, t = _peaked(0)
+    for temperature in (0.5, 2.0, 4.0):
+        full = divergence(s, t, kind=kind, temperature=temperature).item()
+        one_left = divergence(s, top_k(t, V_SPARSE - 1), kind=kind,
+                              temperature=temperature).item()
+        assert one_left == pytest.approx(full, rel=1e-5)
+
+
+def test_top_k_fields_and_rest_mass():
+    _, t = _peaked(1)
+    p = torch.softmax(t.double(), -1)
+    for k in (1, 8, 64, V_SPARSE - 1):
+        tk = top_k(t, k)
+        assert tk.vocab == V_SPARSE
+        assert tk.logp.shape == tk.ids.shape == (2, 16, k) and tk.log_rest.shape == (2, 16)
+        assert tk.logp.dtype == torch.float32
+        # the k most likely tokens, in descending order, with their log-probabilities
+        want_p, want_ids = p.topk(k, dim=-1)
+        assert torch.equal(tk.ids, want_ids)
+        torch.testing.assert_close(tk.logp.double(), want_p.log(), atol=1e-5, rtol=1e-5)
+        rest = (1 - want_p.sum(-1)).clamp_min(1e-300).log()
+        torch.testing.assert_close(tk.log_rest.double(), rest, atol=1e-4, rtol=1e-4)
+    assert torch.isneginf(top_k(t, V_SPARSE).log_rest).all()  # nothing left over
+
+
+@pytest.mark.parametrize("k", [0, V_SPARSE + 1, 2.0, True])
+def test_top_k_bad_k(k):
+    with pytest.raises(InputError, match="k must be"):
+        top_k(_peaked(0)[1], k)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("temperature", [1.0, 2.0])
+@pytest.mark.parametrize("alpha", [0.5, 1.0])
+def test_kd_loss_with_full_top_k_equals_dense(kind, temperature, alpha):
+    s, t = _peaked(2)
+    labels = torch.randint(0, V_SPARSE, s.shape[:-1], generator=torch.Generator().manual_seed(3))
+    labels[0, :3] = -100
+    grads, values = [], []
+    for teacher in (t, top_k(t, V_SPARSE)):
+        x = s.clone().requires_grad_(True)
+        total, parts = kd_loss(x, teacher, labels, alpha=alpha, temperature=temperature,
+                               kind=kind, beta=0.3)
+        total.backward()
+        grads.append(x.grad)
+        values.append((total.item(), parts["kd"].item(), parts["ce"].item()))
+    for dense, sparse in zip(*values):
+        assert sparse == pytest.approx(dense, rel=1e-5, abs=1e-7)
+    assert values[0][1] > 1e-2  # a real divergence, not 0 = 0
+    torch.testing.assert_close(grads[1], grads[0], rtol=1e-4, atol=1e-7)
+    assert grads[0].abs().max() > 0
+
+
+def test_kd_loss_sparse_teacher_small_k_still_pulls_towards_teacher():
+    s, t = _peaked(4)
+    x = s.clone().requires_grad_(True)
+    total, _ = kd_loss(x, top_k(t, 8), None, alpha=1.0, temperature=1.0)
+    total.backward()
+    stepped = (x - 5.0 * x.grad).detach()
+    assert divergence(stepped, t, kind="forward_kl") < divergence(s, t, kind="forward_kl")
+
+
+@pytest.mark.parametrize("temperature", [1.0, 2.0])
+def test_t1_ce_reuse_matches_cross_entropy(temperature):
+    s, t = _peaked(5)
+    labels = torch.randint(0, V_SPARSE, s.shape[:-1], generator=torch.Generator().manual_seed(6))
+    labels[1, 4:9] = -100
+    want = F.cross_entropy(s.reshape(-1, V_SPARSE), labels.reshape(-1), ignore_index=-100)
+    for teacher in (t, top_k(t, 16)):
+        _, parts = kd_loss(s, teacher, labels, alpha=0.5, temperature=temperature)
+        assert parts["ce"].item() == pytest.approx(want.item(), rel=1e-6)
+
+
+def test_t1_ce_reuse_keeps_ce_gradient():
+    # at T = 1 the CE is taken from the KD term's log-softmax: its gradient must still flow
+    s, t = _peaked(7)
+    labels = torch.randint(0, V_SPARSE, s.shape[:-1], generator=torch.Generator().manual_seed(8))
+    x = s.clone().requires_grad_(True)
+    _, parts = kd_loss(x, top_k(t, 16), labels, alpha=0.5, temperature=1.0)
+    parts["ce"].backward()
+    y = s.clone().requires_grad_(True)
+    F.cross_entropy(y.reshape(-1, V_SPARSE), labels.reshape(-1)).backward()
+    torch.testing.assert_close(x.grad, y.grad, rtol=1e-5, atol=1e-8)
+
+
+def test_bad_top_k_teacher_rejected():
+    s, t = _peaked(0)
+    good = top_k(t, 8)
+    bad = [
+        good._replace(vocab=V_SPARSE + 1),  # vocab differs from the student's
+        good._replace(logp=good.logp[:, :-1]),  # fewer positions than the student
+        good._replace(ids=good.ids[..., :4]),  # logp and ids disagree on k
+        good._replace(log_rest=good.log_rest[:, :-1]),
+        top_k(t[:1], 8),  # another batch size
+        TopK(good.logp.tolist(), good.ids, good.log_rest, V_SPARSE),  # not tensors
+    ]
+    for teacher in bad:
+        with pytest.raises(InputError):
+            kd_loss(s, teacher, None, alpha=1.0, temperature=1.0)
+        with pytest.raises(InputError):
+            divergence(s, teacher, kind="forward_kl")
+
+
+@pytest.mark.parametrize("bad", ["log_rest", "ids"])
+def test_malformed_top_k_contents_rejected(bad):
+    s, t = _peaked(0)
+    good = top_k(t, 8)
+    teacher = (good._replace(log_rest=None) if bad == "log_rest"
+               else good._replace(ids=good.ids + V_SPARSE))
+    with pytest.raises(InputError):
+        kd_loss(s, teacher, None, alpha=1.0, temperature=1.0)

@@ -85,8 +85,10 @@ def test_the_forms_initial_values_are_the_config_defaults():
     assert DistillConfig(**values) == DistillConfig()
 
 
-def test_checks_before_launch(small_teacher_dir):
-    ok = DistillConfig(teacher=str(small_teacher_dir), seq_len=64, warmup=0)
+def test_checks_before_launch(small_teacher_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("DISTILL_MODEL_DIRS", str(small_teacher_dir))  # the app may read it
+    ok = DistillConfig(teacher=str(small_teacher_dir), seq_len=64, warmup=0,
+                       runs_dir=str(tmp_path / "runs"))
     form.check_before_launch(ok)
     for change, message in [({"student": "nobody/no-such-model"}, "not in the local Hugging Face"),
                             ({"teacher": "/no/such/folder"}, "teacher: no model folder"),

@@ -265,3 +265,40 @@ def test_sigkill_while_logging_keeps_every_earlier_line(tmp_path):
     records = run.metrics()
     assert len(records) >= 1 and len(records) >= len(lines) - 1  # at most the last line torn
     assert [r["step"] for r in records] == list(range(len(records)))
+
+
+# ---------------------------------------------------------------- a full disk
+
+FULL_DISK_WRITER = """
+import resource, signal, sys
+from distill_core.runs import DiskFullError, Run
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
+resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[3]), int(sys.argv[3])))
+run = Run(sys.argv[1], sys.argv[2])
+for step in range(10_000):
+    try:
+        run.log_metrics({"step": step, "loss": 1.0 / (step + 1), "note": "x" * 100})
+    except DiskFullError as err:
+        print(step, err)
+        break
+"""
+
+
+@pytest.mark.parametrize("torn", [False, True])
+def test_a_full_disk_refuses_the_line_and_keeps_every_earlier_one(tmp_path, torn):
+    """A real write failure: the file size limit (RLIMIT_FSIZE) makes write() fail with EFBIG
+    part-way through a line, as a full disk does with ENOSPC."""
+    run = Run.create(tmp_path, CONFIG)
+    if torn:  # an earlier process was killed mid-line
+        run.metrics_path.write_bytes(b'{"step":-1}\n{"step":-2,"lo')
+    limit = 2000
+    done = subprocess.run([sys.executable, "-c", FULL_DISK_WRITER, str(tmp_path), run.id,
+                           str(limit)], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    failed_at, message = done.stdout.split(" ", 1)
+    assert message.startswith("disk full while writing metrics to ") and "File too large" in message
+    data = run.metrics_path.read_bytes()
+    assert len(data) <= limit and data.endswith(b"\n" if not torn or int(failed_at) else b"lo")
+    steps = [r["step"] for r in run.metrics()]
+    assert steps == [-1] * torn + list(range(int(failed_at)))  # whole lines, none half-written
+    assert run.skipped_metric_lines == int(torn)  # only the line torn before

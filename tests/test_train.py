@@ -93,3 +93,230 @@ def test_two_accelerate_processes_match_one(small_teacher_dir, tmp_path):
     assert two["processes"] == 2
     one = distill(config.replace(name="one"), store=False).summary
     assert two["student_loss"] == pytest.approx(one["student_loss"], rel=1e-4)
+
+
+# ---------------------------------------------------------------- the teacher cache in training
+
+import signal  # noqa: E402
+
+from distill_core import evaluate, models, teacher_cache, throughput  # noqa: E402
+from distill_core.errors import InputError  # noqa: E402
+from distill_core.runs import Run, load_run  # noqa: E402
+from distill_core.train import Cancelled, prepare, resume_run  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def peaked_teacher_dir(small_teacher_dir, tmp_path_factory):
+    """The small teacher with its final layer norm scaled up: same weights otherwise, but peaked
+    next-token distributions (the random one is almost uniform, so every KD loss is ~0)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(small_teacher_dir)
+    with torch.no_grad():
+        model.transformer.ln_f.weight.mul_(10.0)
+    folder = tmp_path_factory.mktemp("peaked-teacher")
+    model.save_pretrained(folder)
+    AutoTokenizer.from_pretrained(small_teacher_dir).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def _no_shared_cache(monkeypatch):
+    monkeypatch.delenv(teacher_cache.CACHE_DIR_ENV, raising=False)
+
+
+def _vocab_of(teacher_dir):
+    return models.load_teacher(str(teacher_dir))[0].get_output_embeddings().weight.shape[0]
+
+
+def _kd_config(teacher_dir, tmp_path, **over):
+    return _config(teacher_dir, tmp_path, **{"student": "builtin:tiny", "alpha": 1.0,
+                                             "temperature": 1.0, **over})
+
+
+def test_cached_run_with_full_top_k_matches_live_run(peaked_teacher_dir, tmp_path):
+    v = _vocab_of(peaked_teacher_dir)
+    live = distill(_kd_config(peaked_teacher_dir, tmp_path), store=False)
+    cached = distill(_kd_config(peaked_teacher_dir, tmp_path, teacher_cache=True, top_k=v),
+                     store=False)
+    few = distill(_kd_config(peaked_teacher_dir, tmp_path, teacher_cache=True, top_k=4),
+                  store=False)
+    assert live.summary["teacher_mode"] == "live"
+    assert cached.summary["teacher_mode"] == cached.summary["teacher_mode"] == "cached"
+    assert live.summary["kl"] > 0.5  # a teacher worth distilling from
+    # k = V: only the fp16 storage of the teacher's log-probs separates the two
+    assert cached.summary["student_loss"] == pytest.approx(live.summary["student_loss"],
+                                                           rel=1e-4)
+    assert cached.summary["teacher_loss"] == pytest.approx(live.summary["teacher_loss"],
+                                                           rel=1e-6)
+    assert cached.summary["agreement"] == pytest.approx(live.summary["agreement"], abs=0.01)
+    curve = [r["loss"] for r in live.history]
+    assert [r["loss"] for r in cached.history] == pytest.approx(curve, rel=1e-3)
+    # ... and the comparison is sharp enough to see a top-4 cache
+    assert [r["loss"] for r in few.history] != pytest.approx(curve, rel=1e-3)
+
+
+def test_cached_run_with_small_top_k_still_learns(peaked_teacher_dir, tmp_path):
+    result = distill(_kd_config(peaked_teacher_dir, tmp_path, teacher_cache=True, top_k=4,
+                                steps=6, eval_every=1), store=False)
+    kl = [r["kl"] for r in result.history]
+    agreement = [r["agreement"] for r in result.history]
+    losses = [r["loss"] for r in result.history]
+    assert kl[-1] < 0.95 * kl[0] and agreement[-1] > agreement[0]
+    assert losses[-1] < losses[0]
+    assert result.summary["teacher_cache_k"] == 4
+
+
+def test_second_cached_run_does_not_run_the_teacher(peaked_teacher_dir, tmp_path):
+    config = _kd_config(peaked_teacher_dir, tmp_path, teacher_cache=True, top_k=16)
+    first = distill(config).summary
+    second = distill(config.replace(alpha=0.5, temperature=2.0)).summary
+    order = batch_order(len(prepare(config).train_blocks), config.batch_size, config.steps,
+                        config.seed)
+    assert first["teacher_cache_computed"] == len(order.unique()) > 0
+    assert second["teacher_cache_computed"] == 0
+    assert second["teacher_cache_key"] == first["teacher_cache_key"]
+    assert second["teacher_cache_blocks"] == first["teacher_cache_blocks"] == len(order.unique())
+    assert first["teacher_mode"] == second["teacher_mode"] == "cached"
+    assert first["teacher_cache_disk_mb"] > 0 and first["teacher_cache_batch_mb"] > 0
+    root = teacher_cache.cache_root(config.runs_dir)
+    assert root == tmp_path / "runs" / "_teacher_cache"
+    assert len(teacher_cache.list_caches(root)) == 2  # train and validation blocks
+
+
+def test_compare_cached_equals_compare(peaked_teacher_dir, tmp_path):
+    teacher, tok = models.load_teacher(str(peaked_teacher_dir))
+    v = teacher.get_output_embeddings().weight.shape[0]
+    student = models.load_student("builtin:tiny", teacher, seed=0)
+    blocks = prepare(_config(peaked_teacher_dir, tmp_path)).val_blocks[:10]
+    full = evaluate.compare(student, teacher, blocks, batch_size=4)
+    kls = []
+    for k in (v, 4):
+        cache = teacher_cache.open_cache(tmp_path / "cache", teacher, tok, blocks, k, "no", v)
+        cache.fill(teacher, blocks, torch.arange(len(blocks)))
+        got = evaluate.compare_cached(student, cache, blocks, batch_size=4)
+        assert got["tokens"] == full["tokens"]
+        assert got["student_loss"] == pytest.approx(full["student_loss"], rel=1e-6)
+        assert got["teacher_loss"] == pytest.approx(full["teacher_loss"], rel=1e-6)
+        assert got["teacher_ppl"] == pytest.approx(full["teacher_ppl"], rel=1e-6)
+        assert got["agreement"] == pytest.approx(full["agreement"], abs=1e-9)
+        kls.append(got["kl"])
+    assert kls[0] == pytest.approx(full["kl"], rel=2e-3)  # k = V: exact up to fp16
+    assert kls[1] < full["kl"]  # k + 1 buckets: a lower bound
+    assert 0.0 < full["agreement"] < 1.0
+
+
+def test_summary_flops_per_token_and_mfu(peaked_teacher_dir, tmp_path):
+    teacher = models.load_teacher(str(peaked_teacher_dir))[0]
+    n_teacher = throughput.matmul_params(teacher)
+    for over, teacher_runs, students in (({"baseline": True}, True, 2),
+                                         ({"teacher_cache": True}, False, 1),
+                                         ({"alpha": 0.0}, False, 1)):
+        result = distill(_kd_config(peaked_teacher_dir, tmp_path, **over), store=False)
+        s = result.summary
+        n_student = throughput.matmul_params(result.student)
+        assert n_student < s["student_params"]  # position (and untied) embeddings left out
+        want = 6 * n_student * students + (2 * n_teacher if teacher_runs else 0)
+        assert s["flops_per_token"] == want, over
+        assert s["teacher_mode"] == ("cached" if over.get("teacher_cache") else "live")
+        assert s["train_tokens_per_s"] == result.history[-1]["tokens_per_s"] > 0
+        assert 0 < s["mfu"] < 1.5
+        assert s["mfu"] == pytest.approx(
+            s["train_tokens_per_s"] * want / throughput.matmul_peak("fp32"))
+
+
+# ---------------------------------------------------------------- checkpoints and resume
+
+
+def _resume_config(teacher_dir, tmp_path, **over):
+    return _kd_config(teacher_dir, tmp_path, **{"alpha": 0.7, "temperature": 2.0, "steps": 6,
+                                                "checkpoint_every": 2, "teacher_cache": True,
+                                                "top_k": 8, **over})
+
+
+def _final(summary):
+    return summary["student_loss"], summary["agreement"], summary["kl"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(peaked_teacher_dir, tmp_path_factory):
+    """The cached-teacher run the interrupted ones must reproduce, and what it saw on the way."""
+    tmp_path = tmp_path_factory.mktemp("whole")
+    config = _resume_config(peaked_teacher_dir, tmp_path)
+    seen = []
+
+    def watch(e):
+        if e["type"] in ("step", "eval"):
+            seen.append((e["step"], [p.name for p in (tmp_path / "runs").glob("*/checkpoint")]))
+
+    return distill(config.replace(name="whole"), on_event=watch), seen
+
+
+def test_cancelled_run_resumes_to_the_uninterrupted_result(peaked_teacher_dir, tmp_path,
+                                                           uninterrupted):
+    whole, seen = uninterrupted
+    assert seen[2] == (3, ["checkpoint"])  # saved at step 2, still there at step 3
+    assert not whole.run.checkpoint_dir.exists()  # finished: removed
+    config = _resume_config(peaked_teacher_dir, tmp_path)
+
+    def stop_at_3(e):
+        if e["type"] == "step" and e["step"] == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    with pytest.raises(Cancelled):
+        distill(config.replace(name="cut"), on_event=stop_at_3)
+    (run_dir,) = [r for r in (tmp_path / "runs").iterdir() if "cut" in r.name]
+    run = load_run(run_dir.name, config.runs_dir)
+    assert run.status()["state"] == "cancelled"
+    assert (run.checkpoint_dir / "state.pt").exists()
+    assert [m["step"] for m in run.metrics()] == [1, 2, 3]
+
+    resumed = resume_run(run)
+    assert run.status()["state"] == "done"
+    assert _final(resumed.summary) == _final(whole.summary)  # exactly
+    assert [m["step"] for m in run.metrics()] == [1, 2, 3, 4, 5, 6]
+    assert [m["loss"] for m in run.metrics()] == [m["loss"] for m in whole.run.metrics()]
+    assert resumed.summary["tokens"] == whole.summary["tokens"]
+    # its own cache (another runs root): the resumed part computes only the blocks of steps 4-6
+    # that steps 1-3 did not already cache
+    order = batch_order(len(prepare(config).train_blocks), config.batch_size, 6, config.seed)
+    new_blocks = set(order[3:].flatten().tolist()) - set(order[:3].flatten().tolist())
+    assert resumed.summary["teacher_cache_computed"] == len(new_blocks) > 0
+    assert not run.checkpoint_dir.exists()
+    assert torch.equal(_weights(resumed.student), _weights(whole.student))
+
+
+def test_failed_run_resumes_from_its_last_checkpoint(peaked_teacher_dir, tmp_path,
+                                                     uninterrupted):
+    whole, _ = uninterrupted
+    config = _resume_config(peaked_teacher_dir, tmp_path)
+
+    def crash_at_3(e):
+        if e["type"] == "step" and e["step"] == 3:
+            raise RuntimeError("power cut")
+
+    with pytest.raises(RuntimeError):
+        distill(config.replace(name="crash"), on_event=crash_at_3)
+    (run_dir,) = [r for r in (tmp_path / "runs").iterdir() if "crash" in r.name]
+    run = load_run(run_dir.name, config.runs_dir)
+    assert run.status()["state"] == "failed"
+    assert [m["step"] for m in run.metrics()] == [1, 2, 3]  # step 3 is after the checkpoint
+    resumed = resume_run(run)
+    assert [m["step"] for m in run.metrics()] == [1, 2, 3, 4, 5, 6]  # step 3 redone, once
+    assert _final(resumed.summary) == _final(whole.summary)
+    assert torch.equal(_weights(resumed.student), _weights(whole.student))
+
+
+def test_resume_refuses_done_runs_and_runs_without_checkpoint(peaked_teacher_dir, tmp_path):
+    config = _resume_config(peaked_teacher_dir, tmp_path, steps=2)
+    done = distill(config).run
+    with pytest.raises(InputError, match="only a cancelled or failed"):
+        resume_run(done)
+    bare = Run.create(tmp_path / "runs", config.to_dict(), name="bare")
+    bare.set_status("failed", error="crashed before any checkpoint")
+    with pytest.raises(InputError, match="no checkpoint"):
+        resume_run(bare)
+    running = Run.create(tmp_path / "runs", config.to_dict(), name="alive")
+    running.set_status("running", pid=os.getpid())  # its process is alive: not resumable
+    with pytest.raises(InputError, match="only a cancelled or failed"):
+        resume_run(running)

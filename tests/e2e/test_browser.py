@@ -91,7 +91,9 @@ def test_soft_labels_by_direct_link_and_temperature_slider(server, page, tmp_pat
 def test_every_page_opens(server, page, tmp_path):
     url, _ = server
     for path, text in (("/", "Distillation Playground"), ("/pair", "Choose a teacher"),
-                       ("/distill", "Distill"), ("/compare", "Compare")):
+                       ("/distill", "Distill"), ("/compare", "Compare"),
+                       ("/lesson", "Lesson"), ("/kl_direction", "Forward or reverse KL"),
+                       ("/scrubber", "Checkpoint scrubber"), ("/sweep", "α × T sweep")):
         page.goto(url + path)
         page.get_by_text(text).first.wait_for(timeout=60_000)
         assert not page.locator('[data-testid="stException"]').count()
@@ -114,3 +116,64 @@ def test_start_a_short_run_and_watch_its_curves(server, page, tmp_path):
     page.get_by_text(re.compile("keeps .* of the teacher")).first.wait_for(timeout=180_000)
     page.screenshot(path=tmp_path / "distill_done.png", full_page=True)
     assert any((r / "summary.json").exists() for r in runs.iterdir() if r.is_dir())
+
+
+def test_a_shared_link_reopens_the_explorer_in_its_state(server, page, tmp_path):
+    url, _ = server
+    page.goto(url + "/soft_labels?T=4&alpha=0.9&prompt=They%20ate%20cake%20and%20drank"
+                    "&loss=reverse_kl")
+    page.get_by_text("Teacher entropy").wait_for(timeout=60_000)
+    prompt = page.get_by_label("Prompt: the models predict the token that comes next")
+    assert prompt.input_value() == "They ate cake and drank"
+    page.get_by_text("Teacher vs student at T = 4").first.wait_for(timeout=30_000)
+    assert page.get_by_role("radio", name="reverse KL(student‖teacher)").is_checked()
+    sliders = page.get_by_role("slider")
+    assert [sliders.nth(i).get_attribute("aria-valuetext") for i in range(2)] == ["4", "0.90"]
+    assert "T=4" in page.url and "alpha=0.9" in page.url  # still shareable after the render
+    assert not page.locator('[data-testid="stException"]').count()
+    page.screenshot(path=tmp_path / "shared_link.png", full_page=True)
+
+
+def test_walk_the_lessons_first_two_steps(server, page, tmp_path):
+    from distill_core import lesson
+    from distill_core.explore import next_token_logits
+    from distill_core.models import describe, load_student, load_teacher
+
+    teacher, tok = load_teacher("builtin:teacher")
+    tiny = describe(load_student("builtin:tiny", teacher))["parameters"]
+    prompt = lesson.STEPS[1].settings["lesson_prompt"]
+    top = lesson.teacher_view(next_token_logits(teacher, tok, prompt), tok, 1.0)["tokens"][0]
+
+    url, _ = server
+    page.goto(url + "/lesson")
+    page.get_by_text("Lesson: distillation in five steps").wait_for(timeout=60_000)
+    page.get_by_role("button", name=re.compile("^Try this: pick the tiniest")).click()
+    page.wait_for_function(
+        "n => [...document.querySelectorAll('[data-testid=\"stMetric\"]')].some("
+        "m => m.innerText.includes('Student parameters') && m.innerText.includes(n))",
+        arg=f"{tiny:,}", timeout=30_000)
+    page.get_by_role("button", name="Next step →").click()
+    page.get_by_text("Soft labels against hard labels").first.wait_for(timeout=30_000)
+    page.get_by_role("button", name=re.compile("^Try this: a prompt where")).click()
+    page.wait_for_function(
+        "t => [...document.querySelectorAll('[data-testid=\"stMetric\"]')].some("
+        "m => m.innerText.includes('Hard label') && m.innerText.includes(t))",
+        arg=top, timeout=30_000)
+    assert page.get_by_label("Prompt", exact=True).input_value() == prompt
+    assert "step=2" in page.url
+    page.screenshot(path=tmp_path / "lesson_step2.png", full_page=True)
+
+
+def test_presenter_mode_from_a_link_enlarges_the_type(server, page):
+    url, _ = server
+    size = "() => parseFloat(getComputedStyle(document.querySelector('h1')).fontSize)"
+    page.goto(url + "/soft_labels")
+    page.get_by_text("Teacher entropy").wait_for(timeout=60_000)
+    plain = page.evaluate(size)
+    page.goto(url + "/soft_labels?present=1")
+    page.get_by_text("Teacher entropy").wait_for(timeout=60_000)
+    page.wait_for_function(f"s => ({size})() > 1.2 * s", arg=plain, timeout=30_000)
+    assert not page.locator('[data-testid="stException"]').count()
+    assert page.locator("input[type=checkbox]").first.is_checked()  # the sidebar toggle
+    assert not page.get_by_text("KD part α·T²·D").count()  # advanced readouts hidden
+    assert "present=1" in page.url

@@ -17,9 +17,10 @@ TINY = {"steps": 3, "seq_len": 32, "batch_size": 4, "warmup": 0, "eval_every": 2
 
 
 @pytest.fixture
-def runs_dir(tmp_path, monkeypatch):
+def runs_dir(tmp_path, monkeypatch, small_teacher_dir):
     root = tmp_path / "runs"
     monkeypatch.setenv("DISTILL_RUNS_DIR", str(root))
+    monkeypatch.setenv("DISTILL_MODEL_DIRS", str(small_teacher_dir))  # the app may read it
     return root
 
 

@@ -59,7 +59,8 @@ def test_unknown_models_show_an_error(spec, words):
     assert not at.metric  # nothing is estimated for a pair that does not load
 
 
-def test_incompatible_pair_shows_the_tokenizer_verdict(small_teacher_dir):
+def test_incompatible_pair_shows_the_tokenizer_verdict(small_teacher_dir, monkeypatch):
+    monkeypatch.setenv("DISTILL_MODEL_DIRS", str(small_teacher_dir))  # the app may read it
     at = open_pair()
     at.radio(key="pair_source").set_value("any model").run()
     at.text_input(key="typed_student").set_value(str(small_teacher_dir)).run()

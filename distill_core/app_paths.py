@@ -1,0 +1,64 @@
+"""Which local files the app may read for its users: nothing outside the folders it shares.
+
+The command line runs on its user's own machine and reads any path it is given. The app serves
+other people, so where it accepts a path (a model folder typed on the Pair or Distill page, a
+link's ?teacher=…, a data file) the path must lie, after following symlinks, inside
+
+    the runs root (runs, their students, uploads), the built-in assets,
+    a folder in `model_dirs` (models) or `data_dirs` (data files) — see limits.py.
+
+Anything else is refused with the same message whether it exists or not, so the app never tells
+a visitor what is on the server's disk. Built-in specs and Hugging Face ids are not paths.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from distill_core.errors import InputError
+from distill_core.limits import Limits, env_name, load_limits
+
+
+def looks_like_path(spec: str) -> bool:
+    """True when `spec` names a place on disk rather than a built-in or a hub id."""
+    spec = spec.strip()
+    if not spec or spec.startswith("builtin:"):
+        return False
+    return (spec.startswith(("/", ".", "~")) or "\\" in spec or spec.count("/") > 1
+            or os.path.exists(os.path.expanduser(spec)))
+
+
+def shared_folders(kind: str, root, limits: Limits | None = None) -> list[Path]:
+    """The folders the app may read `kind` ("model" or "data") from, symlinks resolved."""
+    from distill_core.models import ASSETS
+    from distill_core.runs import runs_root
+
+    limits = limits or load_limits(root)
+    extra = limits.model_dirs if kind == "model" else limits.data_dirs
+    return [Path(os.path.realpath(p)) for p in (runs_root(root, create=False), ASSETS, *extra)]
+
+
+def is_shared(path, folders: list[Path]) -> bool:
+    real = Path(os.path.realpath(os.path.expanduser(str(path))))
+    return any(real == folder or folder in real.parents for folder in folders)
+
+
+def require_shared_model(spec: str, role: str, root=None, limits: Limits | None = None) -> None:
+    """InputError unless `spec` is a built-in, a hub id or a folder the app shares."""
+    if looks_like_path(spec) and not is_shared(spec.strip(), shared_folders("model", root, limits)):
+        raise InputError(f"{role}: no model folder at '{spec.strip()}' that this app may read: "
+                         "in the app, local models must be under the runs root or a folder in "
+                         f"{env_name('model_dirs')}; use a built-in model or a Hugging Face id")
+
+
+def require_shared_data(spec: str, root=None, limits: Limits | None = None) -> None:
+    """InputError unless the dataset `spec` is a built-in corpus, a hub id or a shared file."""
+    from distill_core.data import BUILTIN_CORPORA, _route
+
+    spec = spec.strip()
+    if spec in BUILTIN_CORPORA or _route(spec) != "file":
+        return
+    if not is_shared(spec, shared_folders("data", root, limits)):
+        raise InputError(f"no data file at '{spec}' that this app may read: upload the file, or "
+                         f"ask for its folder to be shared with {env_name('data_dirs')}")

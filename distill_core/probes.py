@@ -1,0 +1,91 @@
+"""Probes: the student's next-token distribution on a few fixed prompts, saved during training.
+
+At every evaluation the training loop calls `record(run, step, student, teacher, tokenizer)`,
+which appends one line to <run>/probes.jsonl:
+
+    {"step": 50, "probes": {"They ate cake and drank": {"tokens": [...], "teacher": [...],
+                                                        "student": [...], ...}, ...}}
+
+Per prompt: the teacher's top-k next tokens with the teacher's probabilities, the student's
+probabilities for those same tokens, the "everything else" mass of each, and KL(teacher‖student)
+over the whole vocabulary, all at T = 1. A slider over the steps then shows the student's bars
+moving towards the teacher's (`viz.probe_bars`). Lines are appended and fsynced one at a time
+(like metrics.jsonl), so a run killed mid-write loses at most the line being written, which
+`load` skips.
+"""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+from distill_core.explore import soft_label_view
+from distill_core.runs import append_json_line
+
+__all__ = ["PROMPTS", "load", "record", "snapshot"]
+
+# Short openings the built-in tinytales teacher has clear opinions about: one nearly certain
+# next word and three spread over a handful of choices (names, drinks, weather).
+PROMPTS = ("From that day on, they were best", "They ate cake and drank",
+           "Suddenly, a big", "Once there was a girl named")
+FILE = "probes.jsonl"
+
+
+def _next_token_logits(model, ids: torch.Tensor) -> torch.Tensor:
+    """(V_rows,) float32 logits after `ids` (1, n), on the CPU."""
+    device = next(model.parameters()).device
+    return model(input_ids=ids.to(device)).logits[0, -1].float().cpu()
+
+
+def snapshot(student, teacher, tokenizer, prompts=PROMPTS, k: int = 8) -> dict:
+    """{prompt: view} of both models' next-token probabilities at T = 1 (see module doc).
+
+    Both models run in eval mode under inference_mode; each gets its train/eval mode back.
+    Logits are compared over the tokenizer's real tokens (padded embedding rows dropped).
+    """
+    modes = (student.training, teacher.training)
+    student.eval()
+    teacher.eval()
+    out = {}
+    try:
+        with torch.inference_mode():
+            for prompt in prompts:
+                ids = tokenizer(prompt, return_tensors="pt")["input_ids"]  # (1, n)
+                t, s = _next_token_logits(teacher, ids), _next_token_logits(student, ids)
+                vocab = min(len(tokenizer), t.shape[-1], s.shape[-1])
+                t, s = t[:vocab].clone(), s[:vocab].clone()
+                view = soft_label_view(t, s, tokenizer, 1.0, k=k)
+                out[prompt] = {key: view[key] for key in
+                               ("tokens", "ids", "teacher", "student", "teacher_rest",
+                                "student_rest", "temperature")}
+                out[prompt]["kl"] = sum(view["forward_kl"]) + view["forward_kl_rest"]
+    finally:
+        student.train(modes[0])
+        teacher.train(modes[1])
+    return out
+
+
+def record(run, step: int, student, teacher, tokenizer) -> dict:
+    """Append {"step", "probes": snapshot(...)} to the run's probes.jsonl; returns the line."""
+    line = {"step": int(step), "probes": snapshot(student, teacher, tokenizer)}
+    append_json_line(run.path / FILE, line, "probes")
+    return line
+
+
+def load(run) -> list[dict]:
+    """Every recorded snapshot in step order; torn or unreadable lines are skipped."""
+    try:
+        data = (run.path / FILE).read_bytes()
+    except FileNotFoundError:
+        return []
+    lines = []
+    for raw in data.splitlines():
+        try:
+            line = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(line, dict) and isinstance(line.get("step"), int) and isinstance(
+                line.get("probes"), dict):
+            lines.append(line)
+    return sorted(lines, key=lambda line: line["step"])

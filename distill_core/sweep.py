@@ -1,0 +1,199 @@
+"""α × T sweeps: one run per grid cell, all trained on one loaded teacher and one teacher cache.
+
+    sweep_id, cells = run_sweep(DistillConfig(steps=100), [0, 0.5, 0.9], [1, 2, 4])
+
+A sweep is a plan file and ordinary runs:
+
+    <runs root>/_sweeps/<sweep id>.json   {"id", "created", "base", "alphas", "temperatures",
+                                           "cells": [{"alpha", "temperature", "run_id"}], "pid"}
+
+`plan` creates every cell's run as queued; `execute` trains them in order in this process (the
+teacher, tokenizer and data are loaded once, the teacher's outputs computed once into the cache
+and read back by every cell); `launch` does the same in a background process, for the app;
+`cells` reads each cell's state and final numbers back from the run store.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import secrets
+import subprocess
+import sys
+import threading
+
+from distill_core.config import DistillConfig
+from distill_core.errors import InputError
+from distill_core.runs import (FINISHED_STATES, Run, _now, atomic_write_json,
+                               load_run, runs_root, validate_run_id)
+
+MAX_CELLS = 64
+
+__all__ = ["MAX_CELLS", "cells", "execute", "launch", "list_sweeps", "parse_values", "plan",
+           "run_sweep", "sweep_table"]
+
+
+def parse_values(text: str, name: str) -> list[float]:
+    """'0,0.5,1' -> [0.0, 0.5, 1.0], with one clear line for anything else."""
+    values = []
+    for part in str(text).split(","):
+        part = part.strip()
+        try:
+            value = float(part)
+        except ValueError:
+            raise InputError(f"--{name} takes numbers separated by commas, e.g. 0,0.5,1; got "
+                             f"{part!r}") from None
+        if not math.isfinite(value):
+            raise InputError(f"--{name} values must be finite numbers, got {part!r}")
+        values.append(value)
+    if len(set(values)) != len(values):
+        raise InputError(f"--{name} lists a value twice: {text}")
+    return values
+
+
+def _folder(root):
+    folder = runs_root(root) / "_sweeps"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _plan_path(sweep_id: str, root):
+    return _folder(root) / f"{validate_run_id(sweep_id)}.json"
+
+
+def _read_plan(sweep_id: str, root) -> dict:
+    path = _plan_path(sweep_id, root)
+    if not path.exists():
+        raise InputError(f"no sweep '{sweep_id}' under {runs_root(root)}")
+    try:
+        info = json.loads(path.read_text())
+        info["cells"]
+    except (ValueError, KeyError, TypeError):
+        raise InputError(f"sweep file {path} is damaged; delete it and start the sweep again") \
+            from None
+    return info
+
+
+def plan(base: DistillConfig, alphas, temperatures, root=None) -> tuple[str, list[Run]]:
+    """Create the sweep's plan and one queued run per (α, T) cell; nothing trains yet."""
+    alphas, temperatures = list(alphas), list(temperatures)
+    if not alphas or not temperatures:
+        raise InputError("a sweep needs at least one alpha and one temperature")
+    if len(alphas) * len(temperatures) > MAX_CELLS:
+        raise InputError(f"a sweep of {len(alphas)} x {len(temperatures)} cells is more than "
+                         f"{MAX_CELLS}; use fewer values")
+    root = runs_root(root or base.runs_dir)
+    base = base.replace(teacher_cache=True, runs_dir=str(root))
+    configs = [base.replace(alpha=a, temperature=t, name=None)
+               for a in alphas for t in temperatures]  # each cell validated before any is made
+    sweep_id = f"sweep-{_now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+    runs = []
+    for config in configs:
+        name = f"{base.name or 'sweep'}-a{config.alpha:g}-T{config.temperature:g}"
+        runs.append(Run.create(root, config.replace(name=name).to_dict(), name=name))
+    atomic_write_json(_plan_path(sweep_id, root), {
+        "id": sweep_id, "created": _now().isoformat(timespec="seconds"),
+        "base": base.to_dict(), "alphas": alphas, "temperatures": temperatures,
+        "cells": [{"alpha": c.alpha, "temperature": c.temperature, "run_id": r.id}
+                  for c, r in zip(configs, runs)], "pid": None})
+    return sweep_id, runs
+
+
+def execute(sweep_id: str, root=None, on_event=None, prepared=None) -> list[dict]:
+    """Train the sweep's queued cells in order in this process; returns `cells`. `prepared`
+    (train.prepare) hands over a teacher and data already loaded."""
+    from distill_core.train import Cancelled, distill, prepare
+
+    root = runs_root(root)
+    info = _read_plan(sweep_id, root)
+    info["pid"] = os.getpid()
+    atomic_write_json(_plan_path(sweep_id, root), info)
+    for cell in info["cells"]:  # the waiting cells now belong to this process
+        run = load_run(cell["run_id"], root)
+        if run.status().get("state") == "queued":
+            run.set_status("queued", pid=os.getpid())
+    prepared = None
+    for cell in info["cells"]:
+        run = load_run(cell["run_id"], root)
+        if run.status().get("state") != "queued":  # cancelled before its turn, or done
+            continue
+        config = DistillConfig.from_dict(run.config())
+        try:
+            prepared = prepare(config, prepared)
+            distill(config, on_event=on_event, run=run, prepared=prepared)
+        except Cancelled:  # the whole sweep was asked to stop
+            for rest in info["cells"]:
+                other = load_run(rest["run_id"], root)
+                if other.status().get("state") == "queued":
+                    other.set_status("cancelled")
+            break
+        except InputError:
+            raise  # the same bad setting would fail every cell
+        except Exception:  # noqa: BLE001 — the run is marked failed; go on with the next cell
+            continue
+    return cells(sweep_id, root)
+
+
+def run_sweep(base: DistillConfig, alphas, temperatures, root=None, on_event=None,
+              prepared=None):
+    """plan + execute: (sweep id, cells)."""
+    sweep_id, _ = plan(base, alphas, temperatures, root)
+    return sweep_id, execute(sweep_id, root or base.runs_dir, on_event, prepared)
+
+
+def launch(base: DistillConfig, alphas, temperatures, root=None) -> str:
+    """Plan the sweep and train it in a background process (the app's way); returns its id.
+
+    The server's limits apply (steps per run; the same checks as a single run's Start). The
+    sweep's one process holds one slot of the run queue while it trains its cells in turn.
+    """
+    from distill_core.form import check_before_launch
+    from distill_core.limits import check_steps, load_limits
+
+    root = runs_root(root or base.runs_dir)
+    check_steps(base.steps, load_limits(root))
+    check_before_launch(base.replace(runs_dir=str(root)))
+    sweep_id, runs = plan(base, alphas, temperatures, root)
+    cmd = [sys.executable, "-m", "distill_core.cli", "sweep", "--sweep-id", sweep_id,
+           "--runs-dir", str(root), "--quiet"]
+    with open(_folder(root) / f"{sweep_id}.log", "ab") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    for run in runs:
+        run.set_status("queued", pid=proc.pid)
+    threading.Thread(target=proc.wait, daemon=True).start()  # reap it when it ends
+    return sweep_id
+
+
+def cells(sweep_id: str, root=None) -> list[dict]:
+    """Each cell's α, T, run id, state and, once done, final student perplexity and agreement."""
+    rows = []
+    for cell in _read_plan(sweep_id, root)["cells"]:
+        run = Run(runs_root(root), cell["run_id"])
+        state = run.status().get("state") if run.exists() else "deleted"
+        summary = (run.summary() or {}) if state == "done" else {}
+        rows.append({**cell, "state": state, "student_ppl": summary.get("student_ppl"),
+                     "agreement": summary.get("agreement"),
+                     "teacher_ppl": summary.get("teacher_ppl")})
+    return rows
+
+
+def list_sweeps(root=None) -> list[str]:
+    """Sweep ids, newest first."""
+    return sorted((p.stem for p in _folder(root).glob("*.json")), reverse=True)
+
+
+def finished(rows: list[dict]) -> bool:
+    return all(r["state"] in (*FINISHED_STATES, "deleted") for r in rows)
+
+
+def sweep_table(rows: list[dict]) -> tuple[list[list], list[str]]:
+    """Rows and header of the CLI's table: one line per cell."""
+    def fmt(v, spec):
+        return format(v, spec) if v is not None else "-"
+
+    return ([[f"{r['alpha']:g}", f"{r['temperature']:g}", fmt(r["student_ppl"], ".3f"),
+              fmt(None if r["agreement"] is None else 100 * r["agreement"], ".1f"),
+              r["state"], r["run_id"]] for r in rows],
+            ["alpha", "T", "student ppl", "agreement %", "state", "run"])

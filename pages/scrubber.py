@@ -1,0 +1,57 @@
+"""Checkpoint scrubber: the student's next-token bars on fixed probe prompts at each evaluation
+of a run (saved by distill_core.probes), against the teacher's. ?run=ID opens that run."""
+
+import streamlit as st
+
+from distill_core import InputError, probes, report, viz
+from distill_core.runs import list_runs, load_run
+from pages._shared import use_app_navigation
+
+use_app_navigation()
+
+st.title("Checkpoint scrubber")
+st.caption("At every evaluation a run saves the student's next-token probabilities on a few "
+           "fixed prompts. Slide through the steps to watch them move towards the teacher's.")
+rows = [r for r in list_runs() if (load_run(r["id"]).path / probes.FILE).exists()]
+if not rows:
+    st.info("No run has recorded probes yet. Runs started from now on record them at every "
+            "evaluation: start one on the Distill page.")
+    st.page_link("pages/distill.py", label="Go to Distill", icon="⚗️")
+    st.stop()
+ids = [r["id"] for r in rows]
+if (asked := st.query_params.get("run")) and asked not in ids:
+    st.error(f"run {asked!r} has no recorded probes (or does not exist); pick one below")
+elif asked and "scrub_run" not in st.session_state:
+    st.session_state["scrub_run"] = asked
+run_id = st.selectbox("Run", ids, key="scrub_run",
+                      format_func=lambda i: f"{i} ({dict(zip(ids, rows))[i]['state']})")
+st.query_params["run"] = run_id  # a reload or a shared link opens this run
+
+
+def scrubber(run_id: str) -> None:  # reads the run directory only; reruns while the run trains
+    try:
+        lines = probes.load(load_run(run_id))
+    except InputError as err:
+        st.error(str(err))
+        return
+    if not lines:
+        st.info("This run has not recorded a probe yet.")
+        return
+    steps = [line["step"] for line in lines]
+    if st.session_state.get("scrub_step") not in steps:  # first look, or another run
+        st.session_state["scrub_step"] = steps[-1]
+    step = steps[-1] if len(steps) == 1 else st.select_slider("Training step", steps,
+                                                              key="scrub_step")
+    line = lines[steps.index(step)]
+    prompt = st.radio("Probe prompt", list(line["probes"]), horizontal=True, key="scrub_prompt")
+    left, right = st.columns([3, 2])
+    left.plotly_chart(viz.probe_bars(line, prompt), key="probe_bars")
+    right.plotly_chart(viz.probe_kl_curves(lines), key="probe_kl")
+    right.metric(f"KL(teacher‖student) at step {step}",
+                 f"{line['probes'][prompt]['kl']:.3f} nats",
+                 delta=f"{line['probes'][prompt]['kl'] - lines[0]['probes'][prompt]['kl']:+.3f} "
+                       f"since step {steps[0]}", delta_color="inverse")
+
+
+active = load_run(run_id).status().get("state") in report.ACTIVE_STATES
+st.fragment(scrubber, run_every=2 if active else None)(run_id)

@@ -1,0 +1,129 @@
+"""Shareable links, presets and presenter mode, driven by AppTest through app.py."""
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from distill_core import presets
+from distill_core.config import DistillConfig
+from distill_core.train import distill
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+LINK = {"T": "4", "alpha": "0.9", "prompt": "The sky was", "loss": "reverse_kl"}
+
+
+def open_page(page: str, query=None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=90).run()
+    at.switch_page(page)
+    at.query_params.update(query or {})
+    return at.run()
+
+
+@pytest.fixture(autouse=True)
+def runs_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("DISTILL_RUNS_DIR", str(tmp_path / "runs"))
+    return tmp_path / "runs"
+
+
+def test_a_link_opens_the_explorer_in_its_state_and_then_follows_the_widgets():
+    at = open_page("pages/soft_labels.py", LINK)
+    assert not at.exception and not at.error
+    assert at.select_slider(key="temperature").value == 4.0
+    assert at.slider(key="alpha").value == 0.9
+    assert at.text_input(key="prompt").value == "The sky was"
+    assert at.radio(key="kl_direction").value == "reverse_kl"
+    assert "T = 4" in json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["title"]["text"]
+    at.select_slider(key="temperature").set_value(2.0).run()
+    at.run()  # the link's T = 4 does not come back once the user has moved on
+    assert at.select_slider(key="temperature").value == 2.0
+    assert at.query_params["T"] == "2" and at.query_params["alpha"] == "0.9"
+    assert at.query_params["teacher"] == "builtin:teacher"
+
+
+def test_a_bad_value_in_a_link_is_one_error_line_and_the_rest_still_opens():
+    at = open_page("pages/soft_labels.py", {"T": "hot", "alpha": "0.25"})
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        "The link's T was ignored: T must be a number more than 0 and at most 100 (got 'hot')"]
+    assert at.select_slider(key="temperature").value == 1.0
+    assert at.slider(key="alpha").value == 0.25
+    assert at.query_params["T"] == "1"  # the URL now says what is shown
+
+
+def test_the_state_carries_over_to_the_distill_form():
+    at = open_page("pages/soft_labels.py", LINK)
+    at.switch_page("pages/distill.py").run()
+    assert not at.exception
+    assert at.number_input(key="cfg_temperature").value == 4.0
+    assert at.slider(key="cfg_alpha").value == 0.9
+    assert at.selectbox(key="cfg_loss").value == "reverse_kl"
+
+
+@pytest.mark.parametrize("preset", list(presets.PRESETS.values()), ids=lambda p: p.key)
+def test_presets_on_the_explorer(preset):
+    at = open_page("pages/soft_labels.py")
+    at.button(key=f"preset_{preset.key}").click().run()
+    assert not at.exception
+    assert at.select_slider(key="temperature").value == presets.nearest_temperature(
+        preset.temperature)
+    assert at.slider(key="alpha").value == preset.alpha
+    assert at.radio(key="kl_direction").value == preset.loss
+    assert preset.what_to_watch in at.caption[0].value
+    kd = [m.value for m in at.metric if m.label == "KD part α·T²·D"][0]
+    assert (kd == "0.0000 nats") == (preset.alpha == 0.0)
+
+
+def test_a_preset_on_the_distill_page_sets_the_form():
+    at = open_page("pages/distill.py")
+    at.button(key="preset_hinton").click().run()
+    assert (at.slider(key="cfg_alpha").value, at.number_input(key="cfg_temperature").value,
+            at.selectbox(key="cfg_loss").value) == (0.9, 4.0, "forward_kl")
+    at.button(key="preset_reverse_kl").click().run()
+    assert at.selectbox(key="cfg_loss").value == "reverse_kl"
+    assert at.number_input(key="cfg_temperature").value == 1.0
+
+
+def test_presenter_mode_from_a_link():
+    at = open_page("pages/soft_labels.py", {"present": "1"})
+    assert not at.exception
+    assert any("font-size" in h.proto.body for h in at.get("html"))
+    assert "student_choice" not in [s.key for s in at.selectbox]
+    assert not [m for m in at.metric if m.label.startswith("KD part")]
+    assert at.query_params["present"] == "1"
+    plain = open_page("pages/soft_labels.py")
+    assert not plain.get("html") and "student_choice" in [s.key for s in plain.selectbox]
+    distill_page = open_page("pages/distill.py", {"present": "1"})
+    assert "cfg_steps" not in [n.key for n in distill_page.number_input]
+    assert "cfg_alpha" in [s.key for s in distill_page.slider]
+
+
+def test_compare_offers_every_export(runs_dir, small_teacher_dir):
+    run = distill(DistillConfig(teacher=str(small_teacher_dir), student="builtin:half",
+                                train_docs=100, steps=2, batch_size=4, seq_len=32, warmup=0,
+                                eval_every=1, eval_blocks=4, precision="fp32",
+                                runs_dir=str(runs_dir))).run
+    at = open_page("pages/compare.py", {"runs": run.id})
+    assert not at.exception and not at.error
+    buttons = at.get("download_button")
+    labels = [b.proto.label for b in buttons]
+    assert labels[:5] == ["config (JSON)", "config (YAML)", "metrics (CSV)",
+                          "script to reproduce (.py)", "student (zip of its Hugging Face folder)"]
+    assert labels[5:] == ["training loss (PNG)", "training loss (SVG)"]
+    assert not any(b.proto.disabled for b in buttons)
+    assert at.query_params["runs"] == run.id
+
+
+def test_exports_of_a_run_that_has_not_trained_yet_are_disabled_with_the_reason(runs_dir):
+    from distill_core.runs import Run
+
+    run = Run.create(runs_dir, DistillConfig().to_dict())
+    at = open_page("pages/compare.py", {"runs": run.id})
+    assert not at.exception
+    buttons = {b.proto.label: b.proto for b in at.get("download_button")}
+    assert not buttons["config (JSON)"].disabled
+    assert not buttons["script to reproduce (.py)"].disabled
+    assert buttons["metrics (CSV)"].disabled and "no metrics yet" in buttons["metrics (CSV)"].help
+    zipped = buttons["student (zip of its Hugging Face folder)"]
+    assert zipped.disabled and "no saved student yet" in zipped.help

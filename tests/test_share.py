@@ -1,0 +1,45 @@
+"""URL state: encode/decode round trips, and a bad value is reported and left out."""
+
+from distill_core import share
+
+STATE = {"teacher": "builtin:teacher", "student": "builtin:tiny", "prompt": "The sky was",
+         "temperature": 4.0, "alpha": 0.9, "loss": "reverse_kl",
+         "runs": ["20260101-000000-a", "20260101-000001-b"], "present": True, "lesson": 2}
+
+
+def test_round_trip():
+    params = share.encode(STATE)
+    assert params == {"teacher": "builtin:teacher", "student": "builtin:tiny",
+                      "prompt": "The sky was", "T": "4", "alpha": "0.9", "loss": "reverse_kl",
+                      "runs": "20260101-000000-a,20260101-000001-b", "present": "1", "step": "2"}
+    assert all(isinstance(v, str) for v in params.values())
+    assert share.decode(params) == (STATE, [])
+
+
+def test_empty_and_unknown_things_are_skipped():
+    assert share.encode({"temperature": None, "runs": [], "prompt": "", "other": 3}) == {}
+    assert share.decode({"run": "x", "utm_source": "mail"}) == ({}, [])
+
+
+def test_bad_values_are_reported_in_one_line_each_and_dropped():
+    state, problems = share.decode({"T": "hot", "alpha": "1.5", "loss": "l2", "present": "maybe",
+                                    "runs": "../etc", "step": "0", "prompt": "Once"})
+    assert state == {"prompt": "Once"}
+    assert len(problems) == 6 and all("\n" not in p for p in problems)
+    assert "The link's T was ignored: T must be a number more than 0 and at most 100 (got 'hot')" \
+        in problems
+    assert any(p.startswith("The link's alpha was ignored") and "1.5" in p for p in problems)
+    assert any("forward_kl, reverse_kl, jsd, tvd, skew_kl" in p for p in problems)
+
+
+def test_edges_of_the_ranges():
+    assert share.decode({"T": "0"})[0] == {}
+    assert share.decode({"T": "100", "alpha": "0"})[0] == {"temperature": 100.0, "alpha": 0.0}
+    assert share.decode({"T": "nan"})[0] == {} and share.decode({"T": "inf"})[0] == {}
+    assert share.decode({"prompt": "x" * 501})[0] == {}
+    assert share.decode({"loss": "Reverse_KL"})[0] == {"loss": "reverse_kl"}
+    assert share.decode({"present": "0"})[0] == {"present": False}
+
+
+def test_a_repeated_parameter_counts_its_last_value():
+    assert share.decode({"T": ["2", "8"]})[0] == {"temperature": 8.0}
