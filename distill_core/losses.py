@@ -258,6 +258,70 @@ def _as_bool_mask(mask, lead: torch.Size, device: torch.device) -> torch.Tensor 
     return (mask != 0).to(device)
 
 
+def _fusable(teacher, dtype) -> bool:
+    """The fused forward-KL path applies: a teacher without grad that needs no wider dtype."""
+    if isinstance(teacher, TopK):
+        return isinstance(teacher.logp, torch.Tensor) and not teacher.logp.requires_grad
+    return isinstance(teacher, torch.Tensor) and not teacher.requires_grad \
+        and torch.promote_types(dtype, teacher.dtype) == dtype
+
+
+class _ForwardKLWithCE(torch.autograd.Function):
+    """α T² KL(p_T‖q_T) + (1 − α) CE in one pass, for the default loss (dense or top-k teacher).
+
+    The gradients with respect to the student's logits have closed forms,
+        ∂kd/∂s = (q_T − p_T) / (T N),   ∂ce/∂s = (q_1 − onehot(y)) / N,
+    so they are computed with the loss: backward is a multiply-add instead of replaying the
+    softmaxes, products and sums through autograd. (On a top-k teacher, a rest token's share is
+    q_j − p_rest q_j / q_rest, the derivative of the bucketed KL.)
+    """
+
+    @staticmethod
+    def forward(ctx, s, t, y, alpha: float, temperature: float):
+        n = max(s.shape[0], 1)
+        log_q = F.log_softmax(s / temperature, dim=-1)  # (N, V)
+        q = log_q.exp()
+        if isinstance(t, TopK):  # buckets: the teacher's top k, and the rest
+            log_pb, log_qb = _buckets(log_q, t, None, temperature)  # (N, k + 1)
+            kd = (log_pb.exp() * (log_pb - log_qb)).sum(-1).clamp_min(0.0).sum() / n
+            # a rest token j: q_j − p_rest q_j / q_rest; a top-k token j: q_j − p_j
+            ratio = (log_pb[:, -1] - log_qb[:, -1]).exp()  # (N,)
+            g_kd = q * (1.0 - ratio)[:, None]
+            ids = t.ids.long()
+            g_kd.scatter_(-1, ids, q.gather(-1, ids) - log_pb[:, :-1].exp())
+        else:
+            log_p = F.log_softmax(t.to(s.dtype) / temperature, dim=-1)  # (N, V)
+            p = log_p.exp()
+            kd = (p * (log_p - log_q)).sum(-1).clamp_min(0.0).sum() / n
+            g_kd = q - p
+        g_kd.div_(temperature * n)  # ∂kd/∂s = (q_T − p_T) / (T N)
+        ce, g_ce = s.new_zeros(()), None
+        if y is not None:
+            log_q1 = log_q if temperature == 1.0 else F.log_softmax(s, dim=-1)
+            ce = -log_q1.gather(-1, y[:, None]).sum() / n
+            if alpha < 1.0:  # ∂ce/∂s = (q_1 − onehot(y)) / N
+                g_ce = q if temperature == 1.0 else log_q1.exp()
+                g_ce[torch.arange(len(y), device=y.device), y] -= 1.0
+                g_ce.div_(n)
+        if alpha == 1.0:
+            total = temperature**2 * kd
+            ctx.mark_non_differentiable(ce)  # reported, weighs nothing
+        else:
+            total = alpha * temperature**2 * kd + (1.0 - alpha) * ce
+        ctx.save_for_backward(g_kd, g_ce)
+        ctx.weights = (alpha * temperature**2, 1.0 - alpha)
+        return total, kd, ce
+
+    @staticmethod
+    def backward(ctx, g_total, g_kd_out, g_ce_out):
+        g_kd, g_ce = ctx.saved_tensors
+        w_kd, w_ce = ctx.weights
+        grad = g_kd * (w_kd * g_total + g_kd_out)
+        if g_ce is not None:
+            grad = grad + g_ce * (w_ce * g_total + g_ce_out)
+        return grad, None, None, None, None
+
+
 # ---------------------------------------------------------------- public
 
 
@@ -365,6 +429,19 @@ def kd_loss(
             keep = None
 
     rows = _rows(student_logits, keep).to(dtype)  # (N, V)
+    if kind == "forward_kl" and alpha > 0.0 and _fusable(teacher_logits, dtype):
+        _check_teacher(student_logits, teacher_logits)
+        y = None if labels is None else (labels.reshape(-1) if keep is None
+                                         else labels.to(keep.device)[keep]).long()
+        if isinstance(teacher_logits, TopK):
+            t = teacher_logits
+            teacher_rows = TopK(_rows(t.logp, keep), _rows(t.ids, keep),
+                                t.log_rest.reshape(-1) if keep is None else t.log_rest[keep],
+                                t.vocab)
+        else:
+            teacher_rows = _rows(teacher_logits, keep)
+        total, kd, ce = _ForwardKLWithCE.apply(rows, teacher_rows, y, alpha, temperature)
+        return total, {"kd": kd, "ce": ce}
     log_q = None
     if alpha > 0.0:
         if teacher_logits is None:

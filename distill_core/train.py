@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 
 from distill_core import evaluate, models, probes, teacher_cache, throughput
+from distill_core.checkpoints import load_checkpoint, save_checkpoint
 from distill_core.config import DistillConfig
 from distill_core.errors import InputError
 from distill_core.losses import kd_loss
@@ -427,46 +428,6 @@ def _finish(config, acc, students, teacher, tokenizer, val_blocks, evals, run, t
     if run is not None:
         run.write_summary(summary)
     return summary
-
-
-def save_checkpoint(folder: Path, acc, students, optimizers, step, tokens, train_s, elapsed_s,
-                    evals, teacher_eval) -> None:
-    """Everything needed to go on from `step`: the students' weights (safetensors), optimiser
-    moments and the random state (tensors and numbers only, read back with weights_only=True).
-    Written beside the old checkpoint, then swapped in, so a crash mid-write keeps the old one."""
-    from safetensors.torch import save_file
-
-    folder = Path(folder)
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for key, model in students.items():
-        weights = {k: v.detach().contiguous().clone()
-                   for k, v in acc.unwrap_model(model).state_dict().items()}
-        save_file(weights, str(tmp / f"{key}.safetensors"))
-    torch.save({"optimizers": {k: o.state_dict() for k, o in optimizers.items()},
-                "rng": torch.get_rng_state(), "step": step, "tokens": tokens, "train_s": train_s,
-                "elapsed_s": elapsed_s, "evals": evals, "teacher_eval": teacher_eval},
-               tmp / "state.pt")
-    old = folder.with_name(folder.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if folder.exists():
-        os.replace(folder, old)
-    os.replace(tmp, folder)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def load_checkpoint(folder: Path, acc, students, optimizers) -> dict:
-    from safetensors.torch import load_file
-
-    folder = Path(folder)
-    state = torch.load(folder / "state.pt", weights_only=True)
-    for key, model in students.items():
-        acc.unwrap_model(model).load_state_dict(load_file(str(folder / f"{key}.safetensors")),
-                                                strict=False)
-        optimizers[key].load_state_dict(state["optimizers"][key])
-    torch.set_rng_state(state["rng"])
-    return state
 
 
 def resume_run(run: Run, on_event=None) -> RunResult:
