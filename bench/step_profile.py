@@ -1,0 +1,114 @@
+"""Where a distillation step's time goes, on the built-in pair, measured part by part.
+
+    python bench/step_profile.py
+
+One step of the default loop (batch 16 x 128, bf16 autocast where the CPU supports it, alpha 1,
+T 1, forward KL), split into: the teacher's forward pass (live mode only), the student's
+forward pass, the KD loss and its backward through the logits, the student's backward below
+the logits, and the AdamW step. Each part is timed on its own (median of repeats), and the
+matrix-multiply share of the whole step comes from torch.profiler. The last line gives the
+shares in percent.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+
+from distill_core import models
+from distill_core.cli import quiet_libraries
+from distill_core.config import DistillConfig
+from distill_core.losses import kd_loss
+from distill_core.train import load_blocks, mixed_precision
+
+MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::_scaled_dot_product")
+
+
+def timed(fn, repeats: int = 7) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    quiet_libraries()
+    config = DistillConfig(alpha=1.0, temperature=1.0)
+    teacher, tokenizer = models.load_teacher(config.teacher)
+    student = models.load_student(config.student, teacher, seed=0)
+    train, _ = load_blocks(config.replace(train_docs=2000), tokenizer)
+    x = train[:16, :128]
+    bf16 = mixed_precision(config.precision) == "bf16"
+    opt = torch.optim.AdamW(student.parameters(), lr=1e-4)
+
+    def autocast():
+        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
+
+    with torch.inference_mode(), autocast():
+        t_logits = teacher(input_ids=x).logits[:, :-1]
+    t_logits = t_logits.clone()
+
+    def teacher_forward():
+        with torch.inference_mode(), autocast():
+            teacher(input_ids=x)
+
+    def student_forward():
+        with torch.no_grad(), autocast():
+            student(input_ids=x)
+
+    def loss_only():  # the loss and its backward, on fixed logits
+        with autocast():
+            s = student(input_ids=x).logits[:, :-1].detach().requires_grad_(True)
+        start = time.perf_counter()
+        total, _ = kd_loss(s, t_logits, x[:, 1:], alpha=1.0, temperature=1.0)
+        total.backward()
+        return time.perf_counter() - start
+
+    def full_step():
+        with autocast():
+            s = student(input_ids=x).logits[:, :-1]
+            total, _ = kd_loss(s, t_logits, x[:, 1:], alpha=1.0, temperature=1.0)
+        total.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    def optimizer_step():
+        for p in student.parameters():
+            p.grad = torch.zeros_like(p)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    parts = {"teacher forward": timed(teacher_forward),
+             "student forward": timed(student_forward)}
+    parts["KD loss + its backward"] = statistics.median(loss_only() for _ in range(7))
+    parts["AdamW step"] = timed(optimizer_step)
+    step = timed(full_step)  # student forward + loss + backward + AdamW, teacher not included
+    parts["student backward"] = max(0.0, step - parts["student forward"]
+                                    - parts["KD loss + its backward"] - parts["AdamW step"])
+    total = step + parts["teacher forward"]
+
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        teacher_forward()
+        full_step()
+    events = prof.key_averages()
+    all_us = sum(e.self_cpu_time_total for e in events)
+    mm_us = sum(e.self_cpu_time_total for e in events if e.key.startswith(MATMUL_OPS))
+
+    print(f"one live step, batch 16 x 128, {'bf16' if bf16 else 'fp32'}: {1000 * total:.0f} ms")
+    for name, seconds in parts.items():
+        print(f"  {name:26} {1000 * seconds:7.1f} ms  {100 * seconds / total:5.1f} %")
+    print(f"matrix multiplies (incl. attention): {100 * mm_us / all_us:.0f} % of the step's "
+          "operator time (torch.profiler)")
+    print("shares: " + ", ".join(f"{k} {100 * v / total:.0f} %" for k, v in parts.items())
+          + f", matmul {100 * mm_us / all_us:.0f} %")
+
+
+if __name__ == "__main__":
+    main()
