@@ -81,7 +81,7 @@ def cmd_run(args) -> int:
             raise InputError(f"--resume continues a run with its own settings; drop {flags}")
 
         resumed = load_run(args.resume, getattr(args, "runs_dir", None))
-        config = _config_from_args(argparse.Namespace(config=str(resumed.config_path)))
+        config = DistillConfig.from_dict(resumed.config())
     else:
         config = _config_from_args(args)
     bar = None

@@ -75,18 +75,25 @@ def training_command(run: Run, root: Path) -> list[str]:
             "--run-id", run.id, "--runs-dir", str(root), "--quiet"]
 
 
+def spawn(cmd: list[str], log_path, env=None) -> int:
+    """Start `cmd` detached from the caller (its own session: closing the tab or restarting the
+    app does not stop it), output appended to `log_path`; returns its pid. A thread reaps it
+    when it ends."""
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    threading.Thread(target=proc.wait, daemon=True).start()
+    return proc.pid
+
+
 def _start(run: Run, root: Path, limits: Limits) -> None:
     """Start the training process of a waiting run (called under the queue lock)."""
     env = dict(os.environ)  # runs share the cores: no more threads each than their share
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // limits.max_concurrent)))
-    with open(run.path / "log.txt", "ab") as log:
-        proc = subprocess.Popen(training_command(run, root), stdout=log,
-                                stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
+    pid = spawn(training_command(run, root), run.path / "log.txt", env)
     launched = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
     if run.status().get("state") == "queued":  # the process may already say "running"
-        run.set_status("queued", pid=proc.pid, launched=launched)
-    threading.Thread(target=proc.wait, daemon=True).start()  # reap it when it ends
+        run.set_status("queued", pid=pid, launched=launched)
 
 
 # ---------------------------------------------------------------------------------------------

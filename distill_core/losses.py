@@ -160,9 +160,14 @@ def top_k(teacher_logits: torch.Tensor, k: int) -> TopK:
     if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 1 <= k <= vocab:
         raise InputError(f"k must be an integer from 1 to the vocabulary size {vocab}, got {k!r}")
     log_p = F.log_softmax(teacher_logits.to(_compute_dtype(teacher_logits)), dim=-1)
-    logp, ids = log_p.topk(int(k), dim=-1)
+    return top_k_of_log_probs(log_p, int(k))
+
+
+def top_k_of_log_probs(log_p: torch.Tensor, k: int) -> TopK:
+    """`top_k` from normalised log-probabilities (..., V) the caller already has."""
+    logp, ids = log_p.topk(k, dim=-1)
     log_rest = log_p.scatter(-1, ids, float("-inf")).logsumexp(-1)  # (...)
-    return TopK(logp, ids, log_rest, vocab)
+    return TopK(logp, ids, log_rest, log_p.shape[-1])
 
 
 def _check_topk(student: torch.Tensor, t: TopK) -> None:

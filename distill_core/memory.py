@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import struct
 from pathlib import Path
 
@@ -144,7 +143,9 @@ def require_loadable(kind: str, path: str, name: str, bytes_per: int,
     if kind in ("builtin", "local"):
         params = folder_params(path)
     elif kind == "hub":
-        params = hub_params(path, offline=_hub_offline())
+        from distill_core.models import hub_offline  # (models imports this module)
+
+        params = hub_params(path, offline=hub_offline())
     else:
         return None
     if params is None:
@@ -154,7 +155,3 @@ def require_loadable(kind: str, path: str, name: str, bytes_per: int,
     require_fits(params * bytes_per, f"loading model '{name}' ({params:,} parameters)", limits,
                  "pick a smaller model or free some memory")
     return params
-
-
-def _hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")

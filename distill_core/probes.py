@@ -16,12 +16,11 @@ moving towards the teacher's (`viz.probe_bars`). Lines are appended and fsynced 
 
 from __future__ import annotations
 
-import json
 
 import torch
 
 from distill_core.explore import soft_label_view
-from distill_core.runs import append_json_line
+from distill_core.runs import append_json_line, read_json_lines
 
 __all__ = ["PROMPTS", "load", "record", "snapshot"]
 
@@ -75,17 +74,7 @@ def record(run, step: int, student, teacher, tokenizer) -> dict:
 
 def load(run) -> list[dict]:
     """Every recorded snapshot in step order; torn or unreadable lines are skipped."""
-    try:
-        data = (run.path / FILE).read_bytes()
-    except FileNotFoundError:
-        return []
-    lines = []
-    for raw in data.splitlines():
-        try:
-            line = json.loads(raw)
-        except ValueError:
-            continue
-        if isinstance(line, dict) and isinstance(line.get("step"), int) and isinstance(
-                line.get("probes"), dict):
-            lines.append(line)
+    lines, _ = read_json_lines(run.path / FILE)
+    lines = [line for line in lines if isinstance(line.get("step"), int)
+             and isinstance(line.get("probes"), dict)]
     return sorted(lines, key=lambda line: line["step"])

@@ -304,22 +304,7 @@ class Run:
 
     def metrics(self) -> list[dict]:
         """All logged records in order; unparsable (torn) lines are skipped and counted."""
-        try:
-            data = self.metrics_path.read_bytes()
-        except FileNotFoundError:
-            return []
-        records, skipped = [], 0
-        for line in data.splitlines():
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError:
-                record = None
-            if isinstance(record, dict):
-                records.append(record)
-            else:
-                skipped += 1
+        records, skipped = read_json_lines(self.metrics_path)
         self.skipped_metric_lines = skipped
         return records
 
@@ -371,6 +356,29 @@ def append_json_line(path, record: dict, what: str = "metrics") -> None:
             raise
     finally:
         os.close(fd)
+
+
+def read_json_lines(path) -> tuple[list[dict], int]:
+    """(the JSON objects of a file written by `append_json_line`, in order; how many non-blank
+    lines were skipped as unparsable or not objects, e.g. a line torn by a kill). A missing
+    file is empty."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        return [], 0
+    records, skipped = [], 0
+    for line in data.splitlines():
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        if isinstance(record, dict):
+            records.append(record)
+        else:
+            skipped += 1
+    return records, skipped
 
 
 # ---------------------------------------------------------------- the store

@@ -19,9 +19,7 @@ import json
 import math
 import os
 import secrets
-import subprocess
 import sys
-import threading
 
 from distill_core.config import DistillConfig
 from distill_core.errors import InputError
@@ -149,6 +147,7 @@ def launch(base: DistillConfig, alphas, temperatures, root=None) -> str:
     sweep's one process holds one slot of the run queue while it trains its cells in turn.
     """
     from distill_core.form import check_before_launch
+    from distill_core.jobs import spawn
     from distill_core.limits import check_steps, load_limits
 
     root = runs_root(root or base.runs_dir)
@@ -157,12 +156,9 @@ def launch(base: DistillConfig, alphas, temperatures, root=None) -> str:
     sweep_id, runs = plan(base, alphas, temperatures, root)
     cmd = [sys.executable, "-m", "distill_core.cli", "sweep", "--sweep-id", sweep_id,
            "--runs-dir", str(root), "--quiet"]
-    with open(_folder(root) / f"{sweep_id}.log", "ab") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+    pid = spawn(cmd, _folder(root) / f"{sweep_id}.log")
     for run in runs:
-        run.set_status("queued", pid=proc.pid)
-    threading.Thread(target=proc.wait, daemon=True).start()  # reap it when it ends
+        run.set_status("queued", pid=pid)
     return sweep_id
 
 

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from distill_core.errors import InputError
-from distill_core.losses import TopK
+from distill_core.losses import TopK, top_k_of_log_probs
 
 CACHE_DIR_ENV = "DISTILL_CACHE_DIR"
 DEFAULT_K = 64  # 98.5 % of the built-in teacher's probability mass: bench/topk_coverage.py
@@ -101,13 +101,12 @@ class TeacherCache:
             with autocast() if autocast else torch.autocast("cpu", enabled=False):
                 logits = teacher(input_ids=x).logits[:, :-1]
             log_p = torch.log_softmax(logits[..., :vocab or self.vocab].float(), -1)  # (b, L, V)
-            logp, ids = log_p.topk(self.k, dim=-1)  # (b, L, k)
-            rest = log_p.scatter(-1, ids, float("-inf")).logsumexp(-1)  # (b, L)
+            t = top_k_of_log_probs(log_p, self.k)  # (b, L, k) entries
             nll = -log_p.gather(-1, x[:, 1:, None]).squeeze(-1)  # (b, L)
             rows = part.numpy()
-            self.logp[rows] = logp.cpu().numpy().astype(np.float16)
-            self.ids[rows] = ids.cpu().numpy().astype(self.ids.dtype)
-            self.rest[rows] = rest.clamp_min(-60000).cpu().numpy().astype(np.float16)
+            self.logp[rows] = t.logp.cpu().numpy().astype(np.float16)
+            self.ids[rows] = t.ids.cpu().numpy().astype(self.ids.dtype)
+            self.rest[rows] = t.log_rest.clamp_min(-60000).cpu().numpy().astype(np.float16)
             self.nll[rows] = nll.cpu().numpy()
             self.filled[rows] = 1  # after the numbers: a killed process leaves no false 1s
         self.computed += len(todo)
