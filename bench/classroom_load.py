@@ -43,8 +43,8 @@ from streamlit.proto.BackMsg_pb2 import BackMsg  # noqa: E402
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg  # noqa: E402
 from websockets.sync.client import connect  # noqa: E402
 
-from distill_core import jobs  # noqa: E402
-from distill_core.limits import load_limits  # noqa: E402
+from distill_core.store import jobs  # noqa: E402
+from distill_core.store.limits import load_limits  # noqa: E402
 
 TINY_RUN = {"cfg_student": "builtin:tiny", "cfg_steps": 2, "cfg_batch_size": 2,
             "cfg_seq_len": 32, "cfg_warmup": 0, "cfg_eval_every": 0, "cfg_eval_blocks": 2,

@@ -16,7 +16,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from distill_core.explore import TEMPERATURES  # noqa: E402
+from distill_core.kd.explore import TEMPERATURES  # noqa: E402
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TARGET_MS = 100

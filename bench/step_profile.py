@@ -20,8 +20,8 @@ import torch
 from distill_core import models
 from distill_core.cli import quiet_libraries
 from distill_core.config import DistillConfig
-from distill_core.losses import kd_loss
-from distill_core.train import load_blocks, mixed_precision
+from distill_core.kd.losses import kd_loss
+from distill_core.training.loop import load_blocks, mixed_precision
 
 MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::_scaled_dot_product")
 

@@ -13,9 +13,9 @@ import torch
 
 from distill_core import models
 from distill_core.config import DistillConfig
-from distill_core.losses import divergence, top_k
-from distill_core.teacher_cache import DEFAULT_K, coverage
-from distill_core.train import load_blocks
+from distill_core.kd.losses import divergence, top_k
+from distill_core.training.teacher_cache import DEFAULT_K, coverage
+from distill_core.training.loop import load_blocks
 
 KS = (4, 8, 16, 32, 64, 128, 256)
 

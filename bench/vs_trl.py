@@ -13,7 +13,7 @@ lmbda = 0: no generation; beta = 0: forward KL):
 
 Each reports training tokens/s (optimiser steps only: evaluation and start-up left out), wall
 time and the final validation loss on the same validation blocks. Then a 9-run alpha x T sweep
-(`distill_core.sweep`, from a cold teacher cache) against 9 TRL runs of the same length; both
+(`distill_core.training.sweep`, from a cold teacher cache) against 9 TRL runs of the same length; both
 sides get the token blocks ready-made and include creating models, training and a final
 evaluation (TRL has no alpha or T to vary, so its 9 runs time the same work). The last line:
 
@@ -35,10 +35,11 @@ os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 
 import torch  # noqa: E402
 
-from distill_core import evaluate, models, sweep, throughput  # noqa: E402
-from distill_core.build_builtin import cpu_name  # noqa: E402
+from distill_core.training import evaluate, sweep, throughput  # noqa: E402
+from distill_core import models  # noqa: E402
+from distill_core.training.build_builtin import cpu_name  # noqa: E402
 from distill_core.config import DistillConfig  # noqa: E402
-from distill_core.train import batch_order, distill, mixed_precision, prepare  # noqa: E402
+from distill_core.training.loop import batch_order, distill, mixed_precision, prepare  # noqa: E402
 
 ALPHAS, TEMPERATURES = (0.5, 0.9, 1.0), (1.0, 2.0, 4.0)
 

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from distill_core.errors import InputError
-from distill_core.report import VERDICT, _fmt, verdict_rows
+from distill_core.app.report import VERDICT, _fmt, verdict_rows
 
 def table(rows: list[list], header: list[str]) -> str:
     """A plain fixed-width text table."""
@@ -68,11 +68,11 @@ def _config_from_args(args, skip=()):
 def cmd_run(args) -> int:
     from tqdm import tqdm
 
-    from distill_core.train import Cancelled, distill
+    from distill_core.training.loop import Cancelled, distill
 
     if args.resume:
         from distill_core.config import DistillConfig
-        from distill_core.runs import load_run
+        from distill_core.store.runs import load_run
 
         extra = [k for k in vars(args) if k in DistillConfig.__dataclass_fields__
                  and k != "runs_dir"] + (["config"] if args.config else [])
@@ -102,12 +102,12 @@ def cmd_run(args) -> int:
 
     run = None
     if args.run_id:
-        from distill_core.runs import load_run
+        from distill_core.store.runs import load_run
 
         run = load_run(args.run_id, config.runs_dir)
     try:
         if args.resume:
-            from distill_core.train import resume_run
+            from distill_core.training.loop import resume_run
 
             result = resume_run(resumed, on_event=on_event)
         else:
@@ -117,7 +117,7 @@ def cmd_run(args) -> int:
         return 143
     finally:
         if args.run_id:  # a queued run: its slot is free now, so start the next one waiting
-            from distill_core.jobs import pump_after_run
+            from distill_core.store.jobs import pump_after_run
             pump_after_run(config.runs_dir)
     print(verdict_table(result.summary))
     if result.run is not None:
@@ -126,7 +126,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from distill_core import sweep
+    from distill_core.training import sweep
 
     if args.sweep_id:  # a planned sweep (the app's background process)
         rows = sweep.execute(args.sweep_id, args.runs_dir)
@@ -170,7 +170,7 @@ def verdict_table(summary: dict) -> str:
 
 
 def cmd_runs(args) -> int:
-    from distill_core.runs import list_runs
+    from distill_core.store.runs import list_runs
 
     rows = [[r["id"], r["state"], r.get("student") or "-", r.get("alpha", "-"),
              r.get("temperature", "-"), r.get("steps", "-"), _fmt(r.get("student_ppl"), "{:.3f}"),
@@ -187,7 +187,7 @@ def cmd_runs(args) -> int:
 def cmd_show(args) -> int:
     import json
 
-    from distill_core.runs import load_run
+    from distill_core.store.runs import load_run
 
     run = load_run(args.run, args.runs_dir)
     status = run.status()
@@ -203,7 +203,7 @@ def cmd_show(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from distill_core.runs import compare
+    from distill_core.store.runs import compare
 
     rows = compare(args.runs, args.runs_dir)
     keys = [("alpha", "{}"), ("temperature", "{}"), ("loss", "{}"),
@@ -215,7 +215,7 @@ def cmd_compare(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from distill_core.runs import load_run
+    from distill_core.store.runs import load_run
 
     run = load_run(args.run, args.runs_dir)
     source = run.baseline_dir if args.baseline else run.student_dir

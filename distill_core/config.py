@@ -28,7 +28,7 @@ from pathlib import Path
 import yaml
 
 from distill_core.errors import InputError
-from distill_core.losses import KINDS
+from distill_core.kd.losses import KINDS
 
 PRECISIONS = ("auto", "fp32", "bf16")
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")

@@ -9,8 +9,8 @@ import gc
 
 import streamlit as st
 
-from distill_core import presets, share
-from distill_core.app_paths import require_shared_model
+from distill_core.app import presets, share
+from distill_core.app.paths import require_shared_model
 from distill_core.models import load_student, load_teacher, load_tokenizer
 
 # Imported once per server process. torch, transformers and the rest are ~500k objects that live
@@ -67,7 +67,7 @@ def tokenizer(spec: str, teacher_spec: str):
     return load_tokenizer(spec.strip(), teacher_spec.strip())
 
 
-# --- shared state: what a link carries (distill_core.share), presets, presenter mode ----------
+# --- shared state: what a link carries (distill_core.app.share), presets, presenter mode ----------
 
 SHARED, WRITTEN, FRESH, SHOWN = "shared_state", "url_written", "url_fresh", "url_problems_shown"
 PRESENTER_CSS = """<style>

@@ -3,8 +3,9 @@
 import pandas as pd
 import streamlit as st
 
-from distill_core import InputError, exports, report, viz
-from distill_core.runs import compare, list_runs, load_run
+from distill_core import InputError
+from distill_core.app import exports, report, viz
+from distill_core.store.runs import compare, list_runs, load_run
 from pages._shared import keep_in_url, presenting, use_app_navigation, use_shared_state
 
 use_app_navigation()

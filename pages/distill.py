@@ -5,11 +5,13 @@ import secrets
 
 import streamlit as st
 
-from distill_core import InputError, form, jobs, report, viz
+from distill_core import InputError
+from distill_core.app import form, report, viz
+from distill_core.store import jobs
 from distill_core.config import DistillConfig
-from distill_core.data import BUILTIN_CORPORA
-from distill_core.runs import FINISHED_STATES, list_runs, load_run, runs_root
-from distill_core.uploads import UPLOAD_SUFFIXES, save_upload, upload_limit_mb
+from distill_core.data.corpora import BUILTIN_CORPORA
+from distill_core.store.runs import FINISHED_STATES, list_runs, load_run, runs_root
+from distill_core.app.uploads import UPLOAD_SUFFIXES, save_upload, upload_limit_mb
 from pages._shared import (keep_in_url, preset_buttons, presenting, use_app_navigation,
                            use_shared_state)
 

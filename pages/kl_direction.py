@@ -1,9 +1,11 @@
 """KL direction: a one-peaked student fitted to a two-peaked target by forward and by reverse KL,
-side by side. The fits are computed by distill_core.toy_kl with the training loss code."""
+side by side. The fits are computed by distill_core.kd.toy_kl with the training loss code."""
 
 import streamlit as st
 
-from distill_core import InputError, toy_kl, viz
+from distill_core import InputError
+from distill_core.kd import toy_kl
+from distill_core.app import viz
 from pages._shared import presenting, use_app_navigation
 
 use_app_navigation()

@@ -1,21 +1,24 @@
 """Lesson: distillation in five steps, each idea beside the live widget that shows it, with a
-"try this" button that sets the widget. Words and numbers come from distill_core.lesson."""
+"try this" button that sets the widget. Words and numbers come from distill_core.app.lesson."""
 
 import secrets
 
 import pandas as pd
 import streamlit as st
 
-from distill_core import InputError, jobs, lesson, viz
-from distill_core.explore import TEMPERATURES, next_token_logits, readouts, soft_label_view
-from distill_core.presets import nearest_temperature
-from distill_core.runs import compare, list_runs
-from distill_core.train import load_blocks
+from distill_core import InputError
+from distill_core.store import jobs
+from distill_core.app import lesson, viz
+from distill_core.models import prompt_logits
+from distill_core.kd.explore import TEMPERATURES, readouts, soft_label_view
+from distill_core.app.presets import nearest_temperature
+from distill_core.store.runs import compare, list_runs
+from distill_core.training.loop import load_blocks
 from pages._shared import (keep_in_url, preset_buttons, student, teacher, use_app_navigation,
                            use_shared_state)
 
 try:
-    from distill_core import sweep
+    from distill_core.training import sweep
 except ImportError:  # the sweep arrives with the speed work
     sweep = None
 
@@ -26,7 +29,7 @@ TEACHER, EARLY, KEYS = "builtin:teacher", "builtin:teacher-early", (
 
 @st.cache_data(show_spinner="Running the model on the prompt…", max_entries=32)
 def logits(spec: str, prompt: str):
-    return next_token_logits(*teacher(spec), prompt)
+    return prompt_logits(*teacher(spec), prompt)
 
 
 @st.cache_data(show_spinner="Measuring both teachers on validation stories…")
@@ -91,7 +94,7 @@ try:
             preset_buttons("lesson")
             t = st.select_slider("Temperature T", TEMPERATURES, key="lesson_temperature")
             alpha = st.slider("α", 0.0, 1.0, step=0.05, key="lesson_alpha")
-            s_logits = next_token_logits(student(st.session_state["lesson_student"], TEACHER),
+            s_logits = prompt_logits(student(st.session_state["lesson_student"], TEACHER),
                                          tok, st.session_state["lesson_prompt"])
             r = readouts(logits(TEACHER, st.session_state["lesson_prompt"]), s_logits,
                          temperature=t, alpha=alpha)

@@ -4,7 +4,7 @@ import streamlit as st
 
 from distill_core import InputError
 from distill_core.config import DistillConfig
-from distill_core.estimate import model_facts, time_per_step, training_memory_mb
+from distill_core.models.estimate import model_facts, time_per_step, training_memory_mb
 from distill_core.models import BUILTIN_DIRS, PAIRS, PRESETS, require_compatible
 from pages._shared import use_app_navigation, chosen_pair, student, teacher, tokenizer
 

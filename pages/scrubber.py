@@ -1,10 +1,12 @@
 """Checkpoint scrubber: the student's next-token bars on fixed probe prompts at each evaluation
-of a run (saved by distill_core.probes), against the teacher's. ?run=ID opens that run."""
+of a run (saved by distill_core.training.probes), against the teacher's. ?run=ID opens that run."""
 
 import streamlit as st
 
-from distill_core import InputError, probes, report, viz
-from distill_core.runs import list_runs, load_run
+from distill_core import InputError
+from distill_core.training import probes
+from distill_core.app import report, viz
+from distill_core.store.runs import list_runs, load_run
 from pages._shared import use_app_navigation
 
 use_app_navigation()

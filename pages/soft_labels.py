@@ -4,10 +4,11 @@ distillation loss makes of it at weight α. Models run once per prompt; sliders 
 import streamlit as st
 
 from distill_core import InputError
-from distill_core.explore import TEMPERATURES, next_token_logits, readouts, soft_label_view
-from distill_core.presets import EXPLORER_KINDS, nearest_temperature
-from distill_core.runs import list_runs, load_run
-from distill_core.viz import kl_contributions, soft_label_bars
+from distill_core.models import prompt_logits
+from distill_core.kd.explore import TEMPERATURES, readouts, soft_label_view
+from distill_core.app.presets import EXPLORER_KINDS, nearest_temperature
+from distill_core.store.runs import list_runs, load_run
+from distill_core.app.viz import kl_contributions, soft_label_bars
 from pages._shared import (chosen_pair, keep_in_url, preset_buttons, presenting, student, teacher,
                            use_app_navigation, use_shared_state)
 
@@ -19,10 +20,10 @@ DIRECTIONS = {"forward_kl": "forward KL(teacher‖student)",
 
 
 @st.cache_data(show_spinner="Running both models on the prompt…", max_entries=64)
-def prompt_logits(t_spec: str, s_spec: str, prompt: str):
+def pair_logits(t_spec: str, s_spec: str, prompt: str):
     """Next-token logits (V,) of teacher and student: the only model calls on this page."""
     t_model, tok = teacher(t_spec)
-    return next_token_logits(t_model, tok, prompt), next_token_logits(student(s_spec, t_spec),
+    return prompt_logits(t_model, tok, prompt), prompt_logits(student(s_spec, t_spec),
                                                                        tok, prompt)
 
 
@@ -56,7 +57,7 @@ keep_in_url(teacher=t_spec, student=chosen_pair()[1], prompt=prompt, temperature
             alpha=alpha, loss=direction)
 
 try:
-    t_logits, s_logits = prompt_logits(t_spec, s_spec, prompt)
+    t_logits, s_logits = pair_logits(t_spec, s_spec, prompt)
 except InputError as err:
     st.error(str(err))
     st.stop()

@@ -3,9 +3,11 @@ one teacher cache), a heatmap that fills in as they finish, and any cell's curve
 
 import streamlit as st
 
-from distill_core import InputError, sweep, viz
+from distill_core import InputError
+from distill_core.training import sweep
+from distill_core.app import viz
 from distill_core.config import DistillConfig
-from distill_core.runs import load_run, runs_root
+from distill_core.store.runs import load_run, runs_root
 from pages._shared import chosen_pair, presenting, use_app_navigation
 
 use_app_navigation()

@@ -13,8 +13,8 @@ import pytest  # noqa: E402
 @pytest.fixture(scope="session")
 def small_tokenizer():
     """A byte-level BPE tokenizer trained on a few hundred tinytales stories."""
-    from distill_core import tinytales
-    from distill_core.build_builtin import train_tokenizer
+    from distill_core.data import tinytales
+    from distill_core.training.build_builtin import train_tokenizer
 
     return train_tokenizer([t for t, _ in tinytales.generate(400, seed=1)], vocab_size=600)
 
@@ -25,7 +25,7 @@ def small_teacher_dir(tmp_path_factory, small_tokenizer):
     import torch
     from transformers import GPT2LMHeadModel
 
-    from distill_core.build_builtin import teacher_config
+    from distill_core.training.build_builtin import teacher_config
 
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("teacher")

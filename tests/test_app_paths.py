@@ -4,10 +4,10 @@ import os
 
 import pytest
 
-from distill_core import app_paths, form
+from distill_core.app import paths as app_paths, form
 from distill_core.config import DistillConfig
 from distill_core.errors import InputError
-from distill_core.limits import Limits
+from distill_core.policy import Limits
 
 
 @pytest.fixture

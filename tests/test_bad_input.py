@@ -17,7 +17,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from distill_core.cli import main
-from distill_core.runs import Run, list_runs
+from distill_core.store.runs import Run, list_runs
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 BUILTIN_TEACHER = Path(__file__).resolve().parents[1] / "assets" / "builtin" / "teacher"

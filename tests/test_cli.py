@@ -10,7 +10,7 @@ import time
 import pytest
 
 from distill_core.cli import main
-from distill_core.runs import list_runs
+from distill_core.store.runs import list_runs
 
 
 def _run_args(teacher_dir, runs_dir, *extra):
@@ -190,8 +190,8 @@ def test_killed_run_resumes_to_the_uninterrupted_result(small_teacher_dir, tmp_p
                                                          capsys, monkeypatch):
     monkeypatch.delenv("DISTILL_CACHE_DIR", raising=False)
     from distill_core.config import DistillConfig
-    from distill_core.jobs import mark_orphans
-    from distill_core.train import distill
+    from distill_core.store.jobs import mark_orphans
+    from distill_core.training.loop import distill
 
     runs = tmp_path / "runs"
     cmd = [sys.executable, "-c", _SLOW_CLI,

@@ -7,7 +7,7 @@ import pytest
 
 from distill_core.config import DistillConfig, load
 from distill_core.errors import InputError
-from distill_core.losses import KINDS
+from distill_core.kd.losses import KINDS
 
 
 def refused(match_field: str, **kwargs) -> str:

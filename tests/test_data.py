@@ -1,4 +1,4 @@
-"""Tests for distill_core.data: loading corpora, splitting, packing token blocks."""
+"""Tests for distill_core.data.corpora: loading corpora, splitting, packing token blocks."""
 
 import json
 import os
@@ -11,8 +11,8 @@ import datasets  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from distill_core import data  # noqa: E402
-from distill_core.data import blocks_as_tensor, describe, load_corpus, pack_blocks  # noqa: E402
+from distill_core.data import corpora as data  # noqa: E402
+from distill_core.data.corpora import blocks_as_tensor, describe, load_corpus, pack_blocks  # noqa: E402
 from distill_core.errors import InputError  # noqa: E402
 
 WORDS = ("the a little big red blue cat dog bird fox tree river hill house ran jumped saw found "
@@ -151,7 +151,7 @@ def test_python_docs_is_real_prose():
 
 
 def test_tinytales_route():
-    pytest.importorskip("distill_core.tinytales")
+    pytest.importorskip("distill_core.data.tinytales")
     dd = load_corpus("tinytales", train_stories=6, validation_stories=3, seed=1)
     assert (len(dd["train"]), len(dd["validation"])) == (6, 3)
     assert set(dd["train"].column_names) == {"text", "logprob"}

@@ -5,7 +5,9 @@ import math
 import pytest
 import torch
 
-from distill_core import estimate, explore, losses, models
+from distill_core import models
+from distill_core.models import estimate
+from distill_core.kd import explore, losses
 from distill_core.errors import InputError
 
 PROMPT = "Once upon a time there was a little"
@@ -21,8 +23,8 @@ def pair():
 @pytest.fixture(scope="module")
 def logits(pair):
     teacher, student, tokenizer = pair
-    return (explore.next_token_logits(teacher, tokenizer, PROMPT),
-            explore.next_token_logits(student, tokenizer, PROMPT))
+    return (models.prompt_logits(teacher, tokenizer, PROMPT),
+            models.prompt_logits(student, tokenizer, PROMPT))
 
 
 # --- next_token_logits -------------------------------------------------------------------------
@@ -40,17 +42,17 @@ def test_logits_are_one_float32_row_over_the_real_vocabulary(pair, logits):
 def test_empty_prompt_is_refused(pair, prompt):
     teacher, _, tokenizer = pair
     with pytest.raises(InputError, match="the prompt is empty; type a few words"):
-        explore.next_token_logits(teacher, tokenizer, prompt)
+        models.prompt_logits(teacher, tokenizer, prompt)
 
 
 def test_prompt_longer_than_the_context_is_refused_naming_both_numbers(pair):
     teacher, _, tokenizer = pair
-    context = explore.context_length(teacher)
+    context = models.context_length(teacher.config)
     prompt = "the cat sat. " * context
     n = len(tokenizer(prompt)["input_ids"])
     assert n > context
     with pytest.raises(InputError) as err:
-        explore.next_token_logits(teacher, tokenizer, prompt)
+        models.prompt_logits(teacher, tokenizer, prompt)
     assert f"{n} tokens" in str(err.value) and f"at most {context}" in str(err.value)
 
 

@@ -14,10 +14,11 @@ import torch
 import yaml
 from transformers import AutoModelForCausalLM
 
-from distill_core import InputError, exports, viz
+from distill_core import InputError
+from distill_core.app import exports, viz
 from distill_core.config import DistillConfig
-from distill_core.runs import Run, load_run
-from distill_core.train import distill
+from distill_core.store.runs import Run, load_run
+from distill_core.training.loop import distill
 
 
 @pytest.fixture(scope="module")

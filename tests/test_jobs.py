@@ -4,9 +4,9 @@ import subprocess
 import sys
 import time
 
-from distill_core import jobs
+from distill_core.store import jobs
 from distill_core.config import DistillConfig
-from distill_core.runs import Run, load_run
+from distill_core.store.runs import Run, load_run
 
 
 def test_launch_then_cancel_keeps_the_student(small_teacher_dir, tmp_path):
@@ -57,8 +57,8 @@ from distill_core.errors import InputError  # noqa: E402
 # waiting run (with this same stand-in), exactly as `distill run --run-id` ends (cli.py).
 STAND_IN = """
 import os, signal, sys, time
-from distill_core import jobs
-from distill_core.runs import Run
+from distill_core.store import jobs
+from distill_core.store.runs import Run
 root, run_id = sys.argv[1:3]
 run = Run(root, run_id)
 run.set_status("running", pid=os.getpid())

@@ -6,9 +6,10 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from distill_core import lesson, models
+from distill_core.app import lesson
+from distill_core import models
 from distill_core.config import DistillConfig
-from distill_core.runs import Run
+from distill_core.store.runs import Run
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,8 @@ import os
 import pytest
 
 from distill_core.errors import InputError
-from distill_core.limits import (Limits, check_model_params, check_steps, config_path,
-                                 default_concurrency, load_limits)
+from distill_core.policy import Limits, check_model_params, check_steps, default_concurrency
+from distill_core.store.limits import config_path, load_limits
 
 ENV = ("DISTILL_CLASSROOM_CONFIG", "DISTILL_MAX_CONCURRENT", "DISTILL_MAX_QUEUED_PER_SESSION",
        "DISTILL_MAX_WAITING", "DISTILL_MAX_STEPS", "DISTILL_MAX_MODEL_PARAMS",

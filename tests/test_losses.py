@@ -1,4 +1,4 @@
-"""Tests for distill_core.losses: values against a plain float64 reference, limits, masking,
+"""Tests for distill_core.kd.losses: values against a plain float64 reference, limits, masking,
 numerical stability and argument checks."""
 
 import math
@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from distill_core.errors import InputError
-from distill_core.losses import KINDS, divergence, entropy, kd_loss, soften
+from distill_core.kd.losses import KINDS, divergence, entropy, kd_loss, soften
 
 B, T_LEN, V = 3, 7, 40
 
@@ -364,7 +364,7 @@ def test_label_value_and_type_errors():
 
 # ---------------------------------------------------------------- sparse (top-k) teacher targets
 
-from distill_core.losses import TopK, top_k  # noqa: E402
+from distill_core.kd.losses import TopK, top_k  # noqa: E402
 
 V_SPARSE = 512
 K_GRID = (1, 2, 4, 8, 16, 32, 64, 128, V_SPARSE // 2, V_SPARSE)  # doubling up to V

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from distill_core import memory, models
+from distill_core import models
+from distill_core.models import memory
 from distill_core.errors import InputError
+from distill_core.store.limits import load_limits
 
 
 @pytest.fixture(autouse=True)
@@ -58,9 +60,9 @@ def test_a_configured_memory_limit_is_named(small_teacher_dir, monkeypatch):
     monkeypatch.setenv("DISTILL_MAX_MEMORY_GB", "0.0001")  # 100 kB
     with pytest.raises(InputError, match=r"needs ~0\.\d\d MB, 0\.10 MB available \(this "
                                          r"server's limit, DISTILL_MAX_MEMORY_GB\)"):
-        models.load_pretrained(str(small_teacher_dir))
+        models.load_pretrained(str(small_teacher_dir), limits=load_limits())
     monkeypatch.setenv("DISTILL_MAX_MEMORY_GB", "1")
-    models.load_pretrained(str(small_teacher_dir))
+    models.load_pretrained(str(small_teacher_dir), limits=load_limits())
 
 
 def test_a_configured_model_size_limit_is_named(small_teacher_dir, monkeypatch):
@@ -68,9 +70,9 @@ def test_a_configured_model_size_limit_is_named(small_teacher_dir, monkeypatch):
     monkeypatch.setenv("DISTILL_MAX_MODEL_PARAMS", str(params - 1))
     with pytest.raises(InputError, match=f"has {params:,} parameters, over this server's limit "
                                          f"of {params - 1:,} .DISTILL_MAX_MODEL_PARAMS"):
-        models.load_teacher(str(small_teacher_dir))
+        models.load_teacher(str(small_teacher_dir), limits=load_limits())
     monkeypatch.setenv("DISTILL_MAX_MODEL_PARAMS", str(params))
-    models.load_teacher(str(small_teacher_dir))
+    models.load_teacher(str(small_teacher_dir), limits=load_limits())
 
 
 @pytest.mark.parametrize("content", [b"", b"\x05\x00\x00\x00\x00\x00\x00\x00{bad}",

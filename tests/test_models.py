@@ -170,9 +170,9 @@ def test_special_tokens_differing_is_reported():
 
 def test_builtin_pair_loads_offline_and_teacher_beats_student_presets(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    from distill_core import tinytales
-    from distill_core.data import blocks_as_tensor, pack_blocks
-    from distill_core.evaluate import perplexity
+    from distill_core.data import tinytales
+    from distill_core.data.corpora import blocks_as_tensor, pack_blocks
+    from distill_core.training.evaluate import perplexity
 
     teacher, tok = models.load_teacher("builtin:teacher")
     val = tinytales.load(train_stories=1, validation_stories=60, seed=0)["validation"]

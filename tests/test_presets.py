@@ -2,9 +2,10 @@
 
 import pytest
 
-from distill_core import InputError, presets
+from distill_core import InputError
+from distill_core.app import presets
 from distill_core.config import DistillConfig
-from distill_core.explore import TEMPERATURES
+from distill_core.kd.explore import TEMPERATURES
 
 
 @pytest.mark.parametrize("name", list(presets.PRESETS))

@@ -7,8 +7,8 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from distill_core import probes
-from distill_core.runs import Run
+from distill_core.training import probes
+from distill_core.store.runs import Run
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from distill_core import form, report
+from distill_core.app import form, report
 from distill_core.cli import verdict_table
 from distill_core.config import DistillConfig
 from distill_core.errors import InputError

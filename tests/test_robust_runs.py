@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from distill_core.config import DistillConfig
-from distill_core.runs import Run
+from distill_core.store.runs import Run
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -56,8 +56,8 @@ OUT_OF_MEMORY = """
 import re, resource, sys
 import accelerate, datasets, torch, transformers  # loaded before the limit: they map a lot
 from distill_core.config import DistillConfig
-from distill_core.runs import Run
-from distill_core.train import distill
+from distill_core.store.runs import Run
+from distill_core.training.loop import distill
 
 config = DistillConfig.from_json(sys.argv[1])
 run = Run(config.runs_dir, sys.argv[2])
@@ -89,7 +89,7 @@ def test_a_nan_loss_stops_the_run_with_a_clear_reason(small_teacher_dir, tmp_pat
     the first step."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from distill_core.train import distill
+    from distill_core.training.loop import distill
 
     broken = tmp_path / "nan-teacher"
     model = AutoModelForCausalLM.from_pretrained(small_teacher_dir)

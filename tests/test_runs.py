@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from distill_core import runs
+from distill_core.store import runs
 from distill_core.errors import InputError
-from distill_core.runs import (Run, atomic_write_json, compare, delete_run, list_runs, load_run,
+from distill_core.store.runs import (Run, atomic_write_json, compare, delete_run, list_runs, load_run,
                                new_run_id, runs_root, validate_run_id)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -239,7 +239,7 @@ def test_delete_run_never_deletes_outside_root(tmp_path):
 
 WRITER = """
 import sys
-from distill_core.runs import Run
+from distill_core.store.runs import Run
 run = Run(sys.argv[1], sys.argv[2])
 step = 0
 while True:
@@ -271,7 +271,7 @@ def test_sigkill_while_logging_keeps_every_earlier_line(tmp_path):
 
 FULL_DISK_WRITER = """
 import resource, signal, sys
-from distill_core.runs import DiskFullError, Run
+from distill_core.store.runs import DiskFullError, Run
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
 resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[3]), int(sys.argv[3])))
 run = Run(sys.argv[1], sys.argv[2])

@@ -1,6 +1,6 @@
 """URL state: encode/decode round trips, and a bad value is reported and left out."""
 
-from distill_core import share
+from distill_core.app import share
 
 STATE = {"teacher": "builtin:teacher", "student": "builtin:tiny", "prompt": "The sky was",
          "temperature": 4.0, "alpha": 0.9, "loss": "reverse_kl",

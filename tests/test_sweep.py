@@ -6,10 +6,10 @@ import time
 
 import pytest
 
-from distill_core import sweep
+from distill_core.training import sweep
 from distill_core.config import DistillConfig
 from distill_core.errors import InputError
-from distill_core.runs import list_runs, load_run
+from distill_core.store.runs import list_runs, load_run
 
 
 @pytest.fixture(autouse=True)

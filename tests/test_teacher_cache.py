@@ -10,8 +10,8 @@ import torch.nn.functional as F
 
 from distill_core import models
 from distill_core.errors import InputError
-from distill_core.losses import top_k
-from distill_core.teacher_cache import (CACHE_DIR_ENV, TeacherCache, cache_root, coverage,
+from distill_core.kd.losses import top_k
+from distill_core.training.teacher_cache import (CACHE_DIR_ENV, TeacherCache, cache_root, coverage,
                                         fingerprint, list_caches, open_cache, remove_cache)
 
 N_BLOCKS, SEQ = 12, 33  # 32 positions with a next token each
@@ -25,8 +25,8 @@ def teacher_tok(small_teacher_dir):
 
 @pytest.fixture(scope="module")
 def blocks(teacher_tok):
-    from distill_core import tinytales
-    from distill_core.data import blocks_as_tensor, pack_blocks
+    from distill_core.data import tinytales
+    from distill_core.data.corpora import blocks_as_tensor, pack_blocks
 
     corpus = tinytales.load(train_stories=60, validation_stories=10, seed=0)
     out = blocks_as_tensor(pack_blocks(corpus["train"], teacher_tok[1], SEQ))

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from distill_core.throughput import flops_per_token, matmul_params, matmul_peak, mfu
+from distill_core.training.throughput import flops_per_token, matmul_params, matmul_peak, mfu
 
 V, D, LAYERS, POS = 96, 16, 2, 40
 

@@ -2,7 +2,7 @@ import math
 import random
 from collections import Counter
 
-from distill_core import tinytales
+from distill_core.data import tinytales
 
 
 def test_same_seed_same_stories_and_splits_differ():

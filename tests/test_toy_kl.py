@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from distill_core import InputError, toy_kl
+from distill_core import InputError
+from distill_core.kd import toy_kl
 
 
 @pytest.fixture(scope="module")

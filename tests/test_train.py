@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from distill_core.config import DistillConfig
-from distill_core.train import batch_order, distill, micro_batches
+from distill_core.training.loop import batch_order, distill, micro_batches
 
 
 def _config(teacher_dir, tmp_path, **over):
@@ -99,10 +99,11 @@ def test_two_accelerate_processes_match_one(small_teacher_dir, tmp_path):
 
 import signal  # noqa: E402
 
-from distill_core import evaluate, models, teacher_cache, throughput  # noqa: E402
+from distill_core.training import evaluate, teacher_cache, throughput  # noqa: E402
+from distill_core import models  # noqa: E402
 from distill_core.errors import InputError  # noqa: E402
-from distill_core.runs import Run, load_run  # noqa: E402
-from distill_core.train import Cancelled, prepare, resume_run  # noqa: E402
+from distill_core.store.runs import Run, load_run  # noqa: E402
+from distill_core.training.loop import Cancelled, prepare, resume_run  # noqa: E402
 
 
 @pytest.fixture(scope="module")

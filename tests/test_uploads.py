@@ -4,9 +4,9 @@ import hashlib
 
 import pytest
 
-from distill_core.data import load_corpus
+from distill_core.data.corpora import load_corpus
 from distill_core.errors import InputError
-from distill_core.uploads import safe_name, save_upload
+from distill_core.app.uploads import safe_name, save_upload
 
 STORIES = b"Once upon a time there was a fox.\n\nThe fox found a red ball.\n\nThe end came soon.\n"
 

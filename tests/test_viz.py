@@ -3,8 +3,9 @@
 import pytest
 import torch
 
-from distill_core import losses, viz
-from distill_core.explore import soft_label_view
+from distill_core.kd import losses
+from distill_core.app import viz
+from distill_core.kd.explore import soft_label_view
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,9 @@
 import pytest
 import torch
 
-from distill_core import lesson, toy_kl, viz
-from distill_core.explore import TEMPERATURES, soft_label_view
+from distill_core.app import lesson, viz
+from distill_core.kd import toy_kl
+from distill_core.kd.explore import TEMPERATURES, soft_label_view
 
 
 class Tokens:

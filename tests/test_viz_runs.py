@@ -2,7 +2,7 @@
 
 import pytest
 
-from distill_core.viz import (
+from distill_core.app.viz import (
     BASELINE_COLOR,
     TEACHER_COLOR,
     agreement_curves,

@@ -135,14 +135,14 @@ def test_a_shared_link_reopens_the_explorer_in_its_state(server, page, tmp_path)
 
 
 def test_walk_the_lessons_first_two_steps(server, page, tmp_path):
-    from distill_core import lesson
-    from distill_core.explore import next_token_logits
+    from distill_core.app import lesson
+    from distill_core.models import prompt_logits
     from distill_core.models import describe, load_student, load_teacher
 
     teacher, tok = load_teacher("builtin:teacher")
     tiny = describe(load_student("builtin:tiny", teacher))["parameters"]
     prompt = lesson.STEPS[1].settings["lesson_prompt"]
-    top = lesson.teacher_view(next_token_logits(teacher, tok, prompt), tok, 1.0)["tokens"][0]
+    top = lesson.teacher_view(prompt_logits(teacher, tok, prompt), tok, 1.0)["tokens"][0]
 
     url, _ = server
     page.goto(url + "/lesson")

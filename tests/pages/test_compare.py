@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from distill_core import report
+from distill_core.app import report
 from distill_core.config import DistillConfig
-from distill_core.runs import load_run
-from distill_core.train import distill
-from distill_core.viz import TEACHER_COLOR, student_color
+from distill_core.store.runs import load_run
+from distill_core.training.loop import distill
+from distill_core.app.viz import TEACHER_COLOR, student_color
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 

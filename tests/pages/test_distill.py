@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from distill_core import report
-from distill_core.runs import Run, list_runs, load_run
+from distill_core.app import report
+from distill_core.store.runs import Run, list_runs, load_run
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 TINY = {"steps": 3, "seq_len": 32, "batch_size": 4, "warmup": 0, "eval_every": 2,
@@ -134,7 +134,7 @@ def test_runs_in_progress_are_listed_and_cancel_stops_them(runs_dir):
 def test_an_uploaded_file_becomes_the_runs_dataset(runs_dir, small_teacher_dir):
     import json
 
-    from distill_core import tinytales
+    from distill_core.data import tinytales
 
     lines = [json.dumps({"story": text}) for text, _ in tinytales.generate(80, seed=3)]
     at = open_distill()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from distill_core import jobs
+from distill_core.store import jobs
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 TINY = {"steps": 2, "seq_len": 32, "batch_size": 2, "warmup": 0, "eval_every": 0,

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from distill_core import toy_kl
+from distill_core.kd import toy_kl
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from distill_core import lesson
+from distill_core.app import lesson
 from distill_core.models import describe, load_student, load_teacher
-from distill_core.runs import Run
+from distill_core.store.runs import Run
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
@@ -83,7 +83,7 @@ def test_step_5_measures_the_early_teacher_and_starts_two_runs(page, tmp_path, m
         launched.append(config)
         return Run.create(tmp_path / "runs", config.to_dict(), name=config.name)
 
-    monkeypatch.setattr("distill_core.jobs.launch", launch)
+    monkeypatch.setattr("distill_core.store.jobs.launch", launch)
     page.button(key="try_5").click().run()
     assert [c.teacher for c in launched] == list(lesson.IMPERFECT_TEACHERS)
     table = page.dataframe[0].value

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from distill_core import presets
+from distill_core.app import presets
 from distill_core.config import DistillConfig
-from distill_core.train import distill
+from distill_core.training.loop import distill
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 LINK = {"T": "4", "alpha": "0.9", "prompt": "The sky was", "loss": "reverse_kl"}
@@ -116,7 +116,7 @@ def test_compare_offers_every_export(runs_dir, small_teacher_dir):
 
 
 def test_exports_of_a_run_that_has_not_trained_yet_are_disabled_with_the_reason(runs_dir):
-    from distill_core.runs import Run
+    from distill_core.store.runs import Run
 
     run = Run.create(runs_dir, DistillConfig().to_dict())
     at = open_page("pages/compare.py", {"runs": run.id})

@@ -9,8 +9,8 @@ import torch
 from streamlit.testing.v1 import AppTest
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from distill_core import probes
-from distill_core.runs import Run
+from distill_core.training import probes
+from distill_core.store.runs import Run
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from distill_core import explore, viz
+from distill_core.kd import explore
+from distill_core.app import viz
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
@@ -76,8 +77,8 @@ def test_an_example_prompt_fills_the_prompt_box(page):
 
 def test_sliders_never_run_a_model(page, monkeypatch):
     calls = []
-    real = explore.next_token_logits
-    monkeypatch.setattr(explore, "next_token_logits",
+    real = models.prompt_logits
+    monkeypatch.setattr(models, "prompt_logits",
                         lambda *a: calls.append(a[2]) or real(*a))
     page.text_input(key="prompt").set_value("The little dog ran to the").run()
     assert len(calls) == 2  # teacher and student, once each
@@ -99,7 +100,7 @@ def test_bad_prompts_show_an_error_not_a_traceback(page, prompt, words):
 
 def test_a_finished_runs_student_can_be_picked(tmp_path, monkeypatch):
     from distill_core.models import load_student, load_teacher
-    from distill_core.runs import Run
+    from distill_core.store.runs import Run
 
     root = tmp_path / "runs"
     monkeypatch.setenv("DISTILL_RUNS_DIR", str(root))

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from distill_core import sweep
+from distill_core.training import sweep
 from distill_core.config import DistillConfig
-from distill_core.runs import load_run
+from distill_core.store.runs import load_run
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 
 from distill_core.errors import InputError
-from distill_core.explore import TEMPERATURES
+from distill_core.kd.explore import TEMPERATURES
 
 __all__ = ["PRESETS", "Preset", "get", "nearest_temperature", "widget_values"]
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import torch
 
-from distill_core.explore import soft_label_view
-from distill_core.runs import append_json_line, read_json_lines
+from distill_core.kd.explore import soft_label_view
+from distill_core.store.runs import append_json_line, read_json_lines
 
 __all__ = ["PROMPTS", "load", "record", "snapshot"]
 

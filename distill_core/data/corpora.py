@@ -15,6 +15,8 @@ import datasets
 from datasets import Dataset, DatasetDict
 
 from distill_core.errors import InputError
+from distill_core.paths import looks_like_path
+from distill_core.policy import Limits
 
 BUILTIN_CORPORA = ("tinytales", "python-docs")
 FILE_KINDS = {".txt": "text", ".jsonl": "json", ".json": "json", ".csv": "csv"}
@@ -31,7 +33,8 @@ def load_corpus(spec: str, *, text_column: str = "text", config: str | None = No
                      counts, when given, go to `tinytales.load`.
       "python-docs"  the standard library's pydoc topics, read at run time; one topic per document.
       a file path    .txt, .jsonl / .json (JSON lines) or .csv, UTF-8, at most `max_bytes`
-                     (default: DISTILL_MAX_DATA_MB, 50 MB; see limits.py).
+                     (default 50 MB; a server passes its
+                     own cap, see store/limits.py).
                      A .txt file is split into documents at blank lines (one or more lines that
                      are empty or only whitespace); a file with no blank line at all has one
                      document per non-empty line. Lines keep their text; CRLF becomes LF.
@@ -46,7 +49,7 @@ def load_corpus(spec: str, *, text_column: str = "text", config: str | None = No
                          "a file or a Hugging Face dataset id")
     if not 0 < validation_fraction < 1:
         raise InputError(f"validation_fraction must be between 0 and 1, got {validation_fraction}")
-    route = _route(spec)
+    route = corpus_route(spec)
     if route != "tinytales" and (train_stories is not None or validation_stories is not None):
         raise InputError("train_stories and validation_stories apply only to the tinytales corpus")
     if route != "hub" and (config is not None or split is not None):
@@ -57,19 +60,16 @@ def load_corpus(spec: str, *, text_column: str = "text", config: str | None = No
         return _carve(_python_docs(), validation_fraction, seed, "python-docs")
     if route == "file":
         if max_bytes is None:
-            from distill_core.limits import data_cap_bytes
-
-            max_bytes = data_cap_bytes()
+            max_bytes = int(Limits().max_data_mb * 1e6)
         docs = _read_file(Path(spec).expanduser(), text_column, max_bytes)
         return _carve(docs, validation_fraction, seed, spec)
     return _load_hub(spec, config, split, text_column, validation_fraction, seed)
 
 
-def _route(spec: str) -> str:
+def corpus_route(spec: str) -> str:
     if spec in BUILTIN_CORPORA:
         return spec
-    path = Path(spec).expanduser()
-    if path.exists() or path.suffix.lower() in FILE_KINDS or spec.startswith(("/", ".", "~")):
+    if looks_like_path(spec) or Path(spec).suffix.lower() in FILE_KINDS:
         return "file"
     return "hub"
 
@@ -94,7 +94,7 @@ def _carve(ds: Dataset, validation_fraction: float, seed: int, source: str) -> D
 
 
 def _tinytales(train_stories: int | None, validation_stories: int | None, seed: int) -> DatasetDict:
-    from distill_core import tinytales
+    from distill_core.data import tinytales
 
     counts = {"train_stories": train_stories, "validation_stories": validation_stories}
     counts = {k: v for k, v in counts.items() if v is not None}
@@ -127,13 +127,15 @@ def _read_file(path: Path, text_column: str, max_bytes: int) -> Dataset:
     if kind is None:
         raise InputError(f"unsupported file type {path.suffix or '(none)'!r} for {path}: "
                          f"supported are {', '.join(FILE_KINDS)}")
-    text = _read_text(path, max_bytes)
+    text = read_text_file(path, max_bytes)
     if kind == "text":
         return Dataset.from_dict({"text": split_text(text)})
     return _text_only(_load_table(path, kind, text_column, text), text_column, path.name)
 
 
-def _read_text(path: Path, max_bytes: int) -> str:
+def read_text_file(path: Path, max_bytes: int) -> str:
+    """A UTF-8 text file's contents, refused with one line when empty, over `max_bytes`, binary
+    or not UTF-8."""
     size = path.stat().st_size
     if size == 0:
         raise InputError(f"{path} is empty: give a file with at least 2 documents")

@@ -32,38 +32,18 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from distill_core.errors import InputError
+from distill_core.policy import Limits, env_name
 
 CONFIG_ENV = "DISTILL_CLASSROOM_CONFIG"
 CONFIG_NAME = "classroom.toml"
 _SUFFIXES = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9}
 
 
-def default_concurrency() -> int:
-    return max(1, (os.cpu_count() or 1) // 2)
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_concurrent: int = default_concurrency()  # runs training at once, all sessions together
-    max_queued_per_session: int = 3  # runs one session may have waiting or training
-    max_waiting: int = 100  # runs waiting for a slot, all sessions together
-    max_steps: int | None = None  # steps of one run (None: the config's own range)
-    max_model_params: int | None = None  # parameters of any model a run loads
-    max_memory_gb: float | None = None  # memory one run may plan to use (None: what is free)
-    max_data_mb: float = 50.0  # size of a data file a run reads, or of an upload
-    model_dirs: tuple[str, ...] = ()  # local model folders the app may read (besides the root)
-    data_dirs: tuple[str, ...] = ()  # local data folders the app may read (besides the root)
-
-
-def env_name(setting: str) -> str:
-    return "DISTILL_" + setting.upper()
-
-
 def config_path(root=None) -> Path:
     """Where the limits file is looked for (it need not exist). Creates no folder."""
     if os.environ.get(CONFIG_ENV):
         return Path(os.environ[CONFIG_ENV]).expanduser()
-    from distill_core.runs import runs_root
+    from distill_core.store.runs import runs_root
 
     return runs_root(root, create=False) / CONFIG_NAME
 
@@ -85,20 +65,6 @@ def load_limits(root=None) -> Limits:
 def data_cap_bytes(root=None) -> int:
     """The largest data file a run may read, or the app may take as an upload, in bytes."""
     return int(load_limits(root).max_data_mb * 1e6)
-
-
-def check_steps(steps: int, limits: Limits) -> None:
-    if limits.max_steps is not None and steps > limits.max_steps:
-        raise InputError(f"steps {steps:,} is over this server's limit of {limits.max_steps:,} "
-                         f"steps per run ({env_name('max_steps')}): choose {limits.max_steps:,} "
-                         "or fewer")
-
-
-def check_model_params(params: int, name: str, limits: Limits) -> None:
-    if limits.max_model_params is not None and params > limits.max_model_params:
-        raise InputError(f"model '{name}' has {params:,} parameters, over this server's limit of "
-                         f"{limits.max_model_params:,} ({env_name('max_model_params')}): pick a "
-                         "smaller model")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from distill_core.errors import InputError
-from distill_core.losses import TopK, top_k_of_log_probs
+from distill_core.kd.losses import TopK, top_k_of_log_probs
 
 CACHE_DIR_ENV = "DISTILL_CACHE_DIR"
 DEFAULT_K = 64  # 98.5 % of the built-in teacher's probability mass: bench/topk_coverage.py
@@ -46,7 +46,7 @@ def cache_root(runs_root=None) -> Path:
     """$DISTILL_CACHE_DIR, else `<runs root>/_teacher_cache` (not a valid run id, so not listed)."""
     if os.environ.get(CACHE_DIR_ENV):
         return Path(os.environ[CACHE_DIR_ENV]).expanduser()
-    from distill_core.runs import runs_root as default_runs_root
+    from distill_core.store.runs import runs_root as default_runs_root
 
     return default_runs_root(runs_root) / "_teacher_cache"
 

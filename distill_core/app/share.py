@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from distill_core.errors import InputError
-from distill_core.losses import KINDS
-from distill_core.runs import validate_run_id
+from distill_core.kd.losses import KINDS
+from distill_core.store.runs import validate_run_id
 
 __all__ = ["FIELDS", "URL_NAMES", "decode", "encode"]
 

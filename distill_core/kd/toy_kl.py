@@ -21,7 +21,7 @@ import math
 import torch
 
 from distill_core.errors import InputError
-from distill_core.losses import divergence
+from distill_core.kd.losses import divergence
 
 __all__ = ["demo", "explain", "fit", "grid", "one_peak_logits", "two_peaks_logits"]
 

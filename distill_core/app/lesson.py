@@ -10,11 +10,12 @@ from dataclasses import dataclass, field
 
 import torch
 
-from distill_core import evaluate, models
+from distill_core.training import evaluate
+from distill_core import models
 from distill_core.config import DistillConfig
-from distill_core.explore import TEMPERATURES, soft_label_view
-from distill_core.losses import entropy
-from distill_core.runs import list_runs, load_run
+from distill_core.kd.explore import TEMPERATURES, soft_label_view
+from distill_core.kd.losses import entropy
+from distill_core.store.runs import list_runs, load_run
 
 __all__ = ["STEPS", "IMPERFECT_TEACHERS", "capacity", "entropies", "imperfect_teacher_configs",
            "imperfect_teacher_results", "teacher_against_early", "teacher_view"]

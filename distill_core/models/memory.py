@@ -18,7 +18,7 @@ import struct
 from pathlib import Path
 
 from distill_core.errors import InputError
-from distill_core.limits import Limits, check_model_params, env_name, load_limits
+from distill_core.policy import Limits, check_model_params, env_name
 
 MAX_HEADER_BYTES = 100_000_000  # a safetensors header larger than this is not a real one
 _NO_CGROUP_LIMIT = 2**60  # cgroup v1 writes ~2^63 for "no limit"
@@ -143,14 +143,14 @@ def require_loadable(kind: str, path: str, name: str, bytes_per: int,
     if kind in ("builtin", "local"):
         params = folder_params(path)
     elif kind == "hub":
-        from distill_core.models import hub_offline  # (models imports this module)
+        from distill_core.models.specs import hub_offline
 
         params = hub_params(path, offline=hub_offline())
     else:
         return None
     if params is None:
         return None
-    limits = limits or load_limits()
+    limits = limits or Limits()  # no limits given: only free memory counts
     check_model_params(params, name, limits)
     require_fits(params * bytes_per, f"loading model '{name}' ({params:,} parameters)", limits,
                  "pick a smaller model or free some memory")

@@ -1,4 +1,4 @@
-"""Build the built-in tokenizer and teacher from tinytales: `python -m distill_core.build_builtin`.
+"""Build the built-in tokenizer and teacher from tinytales: `python -m distill_core.training.build_builtin`.
 
 Steps (fixed seed, CPU, about an hour on a 2-core machine):
 1. generate tinytales (train and validation splits);
@@ -23,10 +23,10 @@ from pathlib import Path
 
 import torch
 
-from distill_core import tinytales
-from distill_core.data import blocks_as_tensor, pack_blocks
-from distill_core.evaluate import perplexity
-from distill_core.train import lr_at
+from distill_core.data import tinytales
+from distill_core.data.corpora import blocks_as_tensor, pack_blocks
+from distill_core.training.evaluate import perplexity
+from distill_core.training.loop import lr_at
 
 SPECIALS = {"eos": "<|endoftext|>", "pad": "<|pad|>"}
 
@@ -182,7 +182,7 @@ network and no code from this project.
 
 The floor is the perplexity of the generator itself: no model can go below it on this data.
 
-Rebuild with `python -m distill_core.build_builtin` (same seed, same numbers up to CPU
+Rebuild with `python -m distill_core.training.build_builtin` (same seed, same numbers up to CPU
 floating-point differences).
 """
 

@@ -23,7 +23,7 @@ import sys
 
 from distill_core.config import DistillConfig
 from distill_core.errors import InputError
-from distill_core.runs import (FINISHED_STATES, Run, _now, atomic_write_json,
+from distill_core.store.runs import (FINISHED_STATES, Run, _now, atomic_write_json,
                                load_run, runs_root, validate_run_id)
 
 MAX_CELLS = 64
@@ -101,7 +101,7 @@ def plan(base: DistillConfig, alphas, temperatures, root=None) -> tuple[str, lis
 def execute(sweep_id: str, root=None, on_event=None, prepared=None) -> list[dict]:
     """Train the sweep's queued cells in order in this process; returns `cells`. `prepared`
     (train.prepare) hands over a teacher and data already loaded."""
-    from distill_core.train import Cancelled, distill, prepare
+    from distill_core.training.loop import Cancelled, distill, prepare
 
     root = runs_root(root)
     info = _read_plan(sweep_id, root)
@@ -146,9 +146,10 @@ def launch(base: DistillConfig, alphas, temperatures, root=None) -> str:
     The server's limits apply (steps per run; the same checks as a single run's Start). The
     sweep's one process holds one slot of the run queue while it trains its cells in turn.
     """
-    from distill_core.form import check_before_launch
-    from distill_core.jobs import spawn
-    from distill_core.limits import check_steps, load_limits
+    from distill_core.app.form import check_before_launch
+    from distill_core.store.jobs import spawn
+    from distill_core.policy import check_steps
+    from distill_core.store.limits import load_limits
 
     root = runs_root(root or base.runs_dir)
     check_steps(base.steps, load_limits(root))

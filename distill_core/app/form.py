@@ -20,12 +20,15 @@ import dataclasses
 import json
 from pathlib import Path
 
-from distill_core import app_paths, memory, models
+from distill_core.app import paths as app_paths
+from distill_core import models
+from distill_core.models import memory
 from distill_core.config import DistillConfig
-from distill_core.data import BUILTIN_CORPORA, FILE_KINDS, _read_text, _route
+from distill_core.data.corpora import BUILTIN_CORPORA, FILE_KINDS, read_text_file, corpus_route
 from distill_core.errors import InputError
-from distill_core.estimate import training_memory_mb
-from distill_core.limits import Limits, check_model_params, load_limits
+from distill_core.models.estimate import training_memory_mb
+from distill_core.policy import Limits, check_model_params
+from distill_core.store.limits import load_limits
 
 # Fields in the order the page shows them. The data fields are laid out by the page's data
 # source choice; runs_dir is not a widget: the app always uses its runs root, so the run list
@@ -104,7 +107,7 @@ def check_before_launch(config: DistillConfig, limits: Limits | None = None) -> 
     teacher = _check_model(config.teacher, "teacher")
     student = _check_model(config.student, "student")
     _check_tokenizers(teacher, student)
-    if config.dataset not in BUILTIN_CORPORA and _route(config.dataset) == "file":
+    if config.dataset not in BUILTIN_CORPORA and corpus_route(config.dataset) == "file":
         path = Path(config.dataset).expanduser()
         if not path.is_file():
             raise InputError(f"no data file at {path}: check the path or upload the file")
@@ -185,7 +188,7 @@ def _check_data_file(path: Path, column: str, cap: int) -> None:
     if kind is None:
         raise InputError(f"unsupported file type {path.suffix or '(none)'!r} for {path.name}: "
                          f"supported are {', '.join(FILE_KINDS)}")
-    text = _read_text(path, cap)  # empty, over the cap, binary, not UTF-8: one line each
+    text = read_text_file(path, cap)  # empty, over the cap, binary, not UTF-8: one line each
     first = next((line for line in text.splitlines() if line.strip()), "")
     if kind == "csv":
         columns = next(csv.reader([first]), [])
@@ -207,7 +210,7 @@ def _check_model(spec: str, role: str) -> models.Spec:
     try:
         resolved = models.resolve(spec)
         if resolved.kind in ("builtin", "local"):
-            models._refuse_pickles(Path(resolved.path))  # safetensors only
+            models.refuse_pickles(Path(resolved.path))  # safetensors only
     except InputError as err:
         raise InputError(f"{role}: {err}") from None
     if resolved.kind != "hub" or _in_hub_cache(resolved.path):

@@ -32,8 +32,9 @@ from pathlib import Path
 
 from distill_core.config import DistillConfig
 from distill_core.errors import InputError
-from distill_core.limits import Limits, check_steps, env_name, load_limits
-from distill_core.runs import Run, load_run, run_folders, runs_root
+from distill_core.policy import Limits, check_steps, env_name
+from distill_core.store.limits import load_limits
+from distill_core.store.runs import Run, load_run, run_folders, runs_root
 
 LOCK_NAME = ".queue.lock"
 CANCEL_MARK = "cancel-asked"  # in a run folder: the pid that SIGTERM was sent to

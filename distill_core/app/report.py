@@ -10,7 +10,7 @@ ETA, which assumes the remaining steps take as long as the ones done so far.
 
 from __future__ import annotations
 
-from distill_core.jobs import stalled  # noqa: F401 (pages read it from here)
+from distill_core.store.jobs import stalled  # noqa: F401 (pages read it from here)
 
 ACTIVE_STATES = ("queued", "running")
 

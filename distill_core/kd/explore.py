@@ -3,7 +3,7 @@
 Everything here is a pure function of logits (no Streamlit), so the app computes the logits
 once per (model, prompt) and each slider move only redoes this cheap math:
 
-    logits = next_token_logits(model, tokenizer, prompt)          # (V,), once
+    logits = models.prompt_logits(model, tokenizer, prompt)       # (V,), once
     view = soft_label_view(teacher_logits, student_logits, tokenizer, T)   # top-k bars
     numbers = readouts(teacher_logits, student_logits, temperature=T, alpha=α)
 
@@ -19,9 +19,9 @@ import torch
 import torch.nn.functional as F
 
 from distill_core.errors import InputError
-from distill_core.losses import divergence, entropy, kd_loss, soften
+from distill_core.kd.losses import divergence, entropy, kd_loss, soften
 
-__all__ = ["TEMPERATURES", "context_length", "next_token_logits", "readouts", "soft_label_view",
+__all__ = ["TEMPERATURES", "readouts", "soft_label_view",
            "visible"]
 
 # 0.1 to 20, ten steps per factor of 10 (evenly spaced on a log scale), 2 significant figures:
@@ -29,38 +29,6 @@ __all__ = ["TEMPERATURES", "context_length", "next_token_logits", "readouts", "s
 TEMPERATURES = tuple(float(f"{10 ** ((i - 10) / 10):.2g}") for i in range(24))
 
 _VISIBLE = str.maketrans({" ": "␣", "\n": "↵", "\t": "⇥"})
-
-
-def context_length(model) -> int | None:
-    """How many tokens the model can read at once (None if its config does not say)."""
-    cfg = model.config
-    return getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None)
-
-
-def next_token_logits(model, tokenizer, prompt: str) -> torch.Tensor:
-    """Logits (V,) float32 for the token after `prompt`, over the tokenizer's real tokens.
-
-    Embedding rows past the tokenizer's vocabulary (padding to a round number) are dropped, so
-    two models that share a tokenizer give logits of the same length.
-    """
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise InputError("the prompt is empty; type a few words")
-    ids = tokenizer(prompt, return_tensors="pt")["input_ids"]  # (1, n), with its own special tokens
-    n, context = ids.shape[1], context_length(model)
-    if n == 0:
-        raise InputError("the prompt is empty; type a few words")
-    if context is not None and n > context:
-        raise InputError(f"the prompt is {n} tokens long but the model reads at most {context} "
-                         "tokens; shorten the prompt")
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            logits = model(input_ids=ids).logits[0, -1]  # (V_rows,)
-    finally:
-        model.train(was_training)
-    vocab = min(len(tokenizer), logits.shape[-1])
-    return logits[:vocab].float().clone()  # a normal tensor again, outside inference mode
 
 
 def visible(token_text: str) -> str:

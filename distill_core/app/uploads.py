@@ -18,8 +18,8 @@ import tempfile
 from pathlib import Path
 
 from distill_core.errors import InputError
-from distill_core.limits import data_cap_bytes
-from distill_core.runs import runs_root
+from distill_core.store.limits import data_cap_bytes
+from distill_core.store.runs import runs_root
 
 UPLOAD_SUFFIXES = (".txt", ".jsonl", ".csv")
 MAX_UPLOAD_BYTES = 50_000_000  # the default cap (limits.max_data_mb), the same as data files'

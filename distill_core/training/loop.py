@@ -27,12 +27,13 @@ from pathlib import Path
 
 import torch
 
-from distill_core import evaluate, models, probes, teacher_cache, throughput
-from distill_core.checkpoints import load_checkpoint, save_checkpoint
+from distill_core.training import evaluate, probes, teacher_cache, throughput
+from distill_core import models
+from distill_core.training.checkpoints import load_checkpoint, save_checkpoint
 from distill_core.config import DistillConfig
 from distill_core.errors import InputError
-from distill_core.losses import kd_loss
-from distill_core.runs import Run, runs_root
+from distill_core.kd.losses import kd_loss
+from distill_core.store.runs import Run, runs_root
 
 
 @dataclass
@@ -72,7 +73,7 @@ def load_blocks(config: DistillConfig, tokenizer) -> tuple[torch.Tensor, torch.T
     """(train, validation) token blocks (N, seq_len) for the config's dataset."""
     import datasets
 
-    from distill_core.data import blocks_as_tensor, load_corpus, pack_blocks
+    from distill_core.data.corpora import blocks_as_tensor, load_corpus, pack_blocks
 
     datasets.disable_progress_bars()
     extra = ({"train_stories": config.train_docs, "validation_stories": 500}
@@ -432,7 +433,7 @@ def _finish(config, acc, students, teacher, tokenizer, val_blocks, evals, run, t
 
 def resume_run(run: Run, on_event=None) -> RunResult:
     """Continue a cancelled, failed or orphaned run from its last checkpoint, same settings."""
-    from distill_core.jobs import stalled
+    from distill_core.store.jobs import stalled
 
     status = run.status()
     if status.get("state") not in ("cancelled", "failed") and not stalled(status):

@@ -82,9 +82,9 @@ same batches and the same start; numbers can still differ a little on other hard
 
 import os
 
-from distill_core import report
+from distill_core.app import report
 from distill_core.config import DistillConfig
-from distill_core.train import distill
+from distill_core.training.loop import distill
 
 config = DistillConfig(
 {fields}

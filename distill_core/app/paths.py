@@ -17,22 +17,15 @@ import os
 from pathlib import Path
 
 from distill_core.errors import InputError
-from distill_core.limits import Limits, env_name, load_limits
-
-
-def looks_like_path(spec: str) -> bool:
-    """True when `spec` names a place on disk rather than a built-in or a hub id."""
-    spec = spec.strip()
-    if not spec or spec.startswith("builtin:"):
-        return False
-    return (spec.startswith(("/", ".", "~")) or "\\" in spec or spec.count("/") > 1
-            or os.path.exists(os.path.expanduser(spec)))
+from distill_core.paths import looks_like_path
+from distill_core.policy import Limits, env_name
+from distill_core.store.limits import load_limits
 
 
 def shared_folders(kind: str, root, limits: Limits | None = None) -> list[Path]:
     """The folders the app may read `kind` ("model" or "data") from, symlinks resolved."""
     from distill_core.models import ASSETS
-    from distill_core.runs import runs_root
+    from distill_core.store.runs import runs_root
 
     limits = limits or load_limits(root)
     extra = limits.model_dirs if kind == "model" else limits.data_dirs
@@ -54,10 +47,10 @@ def require_shared_model(spec: str, role: str, root=None, limits: Limits | None 
 
 def require_shared_data(spec: str, root=None, limits: Limits | None = None) -> None:
     """InputError unless the dataset `spec` is a built-in corpus, a hub id or a shared file."""
-    from distill_core.data import BUILTIN_CORPORA, _route
+    from distill_core.data.corpora import BUILTIN_CORPORA, corpus_route
 
     spec = spec.strip()
-    if spec in BUILTIN_CORPORA or _route(spec) != "file":
+    if spec in BUILTIN_CORPORA or corpus_route(spec) != "file":
         return
     if not is_shared(spec, shared_folders("data", root, limits)):
         raise InputError(f"no data file at '{spec}' that this app may read: upload the file, or "

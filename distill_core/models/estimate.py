@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import statistics
 import time
-from pathlib import Path
 
 import torch
 
-from distill_core.explore import context_length
-from distill_core.losses import kd_loss
-from distill_core.models import describe, resolve, size_on_disk
+from distill_core.kd.losses import kd_loss
+from distill_core.models.loading import describe, next_token_logits, size_on_disk
+from distill_core.models.specs import context_length, model_folder, resolve
 
 __all__ = ["model_facts", "time_per_step", "training_memory_mb"]
 
@@ -63,7 +62,7 @@ def time_per_step(teacher, student, batch_size: int = 4, seq_len: int = 64, *,
     grads are cleared). `scale_to=(B, T)` scales the time linearly in tokens to a B × T batch
     (attention grows faster than linearly with T, so long sequences take somewhat longer).
     """
-    limits = [c for c in (context_length(teacher), context_length(student)) if c]
+    limits = [c for c in (context_length(teacher.config), context_length(student.config)) if c]
     seq_len = min([seq_len, *limits])
     vocab = min(teacher.get_output_embeddings().weight.shape[0],
                 student.get_output_embeddings().weight.shape[0])
@@ -75,10 +74,9 @@ def time_per_step(teacher, student, batch_size: int = 4, seq_len: int = 64, *,
     def step() -> float:
         start = time.perf_counter()
         with torch.no_grad():
-            t_logits = teacher(input_ids=x).logits[..., :vocab]  # (B, T, V)
-        s_logits = student(input_ids=x).logits[..., :vocab]  # (B, T, V)
-        labels = torch.roll(x, -1, dims=1)  # next token as the hard label
-        loss, _ = kd_loss(s_logits, t_logits, labels, alpha=0.5, temperature=2.0)
+            t_logits = next_token_logits(teacher, x, vocab)  # (B, T-1, V)
+        s_logits = next_token_logits(student, x, vocab)  # (B, T-1, V)
+        loss, _ = kd_loss(s_logits, t_logits, x[:, 1:], alpha=0.5, temperature=2.0)
         loss.backward()
         return time.perf_counter() - start
 
@@ -98,14 +96,6 @@ def model_facts(spec: str, model) -> dict:
     """`describe(model)` plus disk_mb: the safetensors bytes (in MB) of its folder, where one
     exists (built-in, local, or in the Hugging Face cache); None for a preset not saved yet."""
     facts = describe(model)
-    s = resolve(spec)
-    folder = None
-    if s.kind in ("builtin", "local"):
-        folder = Path(s.path)
-    elif s.kind == "hub":
-        from huggingface_hub import try_to_load_from_cache
-
-        config = try_to_load_from_cache(s.path, "config.json")
-        folder = Path(config).parent if isinstance(config, str) else None
+    folder = model_folder(resolve(spec))
     facts["disk_mb"] = size_on_disk(folder) / 1e6 if folder else None
     return facts

@@ -80,7 +80,7 @@ def compare_cached(student, cache, blocks: torch.Tensor, batch_size: int = 16,
     loss on every real next token and its top tokens in order); the KL is taken over the
     cache's k + 1 buckets, so it is a lower bound of the full KL.
     """
-    from distill_core.losses import divergence
+    from distill_core.kd.losses import divergence
 
     mode = student.training
     student.eval()
