@@ -1,21 +1,21 @@
-"""Distillation Playground: the Streamlit entry point. Navigation only; pages live in pages/."""
+"""Distillation Playground: the Streamlit entry point. It runs before every page: a shared link's
+state enters the session, the presenter switch is drawn, the run queue moves on, and then
+st.navigation runs the page the URL names (the files in app_pages/, listed in _navigation)."""
 
 import streamlit as st
 
-from pages._shared import arrive_by_link, presenter_toggle
+from app_pages._navigation import PAGES, path
+from app_pages._session import arrive_by_link, presenter_toggle
+from distill_core import InputError
+from distill_core.store import jobs
 
-st.set_page_config(page_title="Distillation Playground", page_icon="🎓", layout="wide")
-st.session_state["routed_by_app"] = True  # pages check it: see pages/_shared.py
+st.set_page_config(page_title="Distillation Playground", page_icon=":material/school:",
+                   layout="wide")
 arrive_by_link()  # a shared link's state (?T=4&alpha=0.9…) enters the session first
 presenter_toggle()
-st.navigation([
-    st.Page("pages/home.py", title="Home", icon="🏠", default=True),
-    st.Page("pages/lesson.py", title="Lesson", icon="🎓"),
-    st.Page("pages/pair.py", title="Pair", icon="🧑‍🏫"),
-    st.Page("pages/soft_labels.py", title="Soft labels", icon="🌡️"),
-    st.Page("pages/kl_direction.py", title="KL direction", icon="⛰️"),
-    st.Page("pages/distill.py", title="Distill", icon="⚗️"),
-    st.Page("pages/scrubber.py", title="Scrubber", icon="🎞️"),
-    st.Page("pages/sweep.py", title="Sweep", icon="🗺️"),
-    st.Page("pages/compare.py", title="Compare", icon="📊"),
-]).run()
+try:
+    jobs.pump()  # once per run: runs whose process died are marked failed, waiting runs start
+except InputError as err:  # e.g. a mistake in this server's classroom.toml
+    st.error(str(err))
+st.navigation([st.Page(path(page), title=title, icon=icon, default=n == 0)
+               for n, (page, (title, icon)) in enumerate(PAGES.items())]).run()

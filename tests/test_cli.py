@@ -176,7 +176,7 @@ def test_sweep_bad_grid_exits_2_with_one_line(small_teacher_dir, tmp_path, capsy
 # The training process is slowed down (a pause after each logged step) so that the kill lands
 # mid-run, after a checkpoint, whatever the machine's speed.
 _SLOW_CLI = ("import sys, time\n"
-             "from distill_core import runs\n"
+             "from distill_core.store import runs\n"
              "log = runs.Run.log_metrics\n"
              "def slow(self, record):\n"
              "    log(self, record)\n"

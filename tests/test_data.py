@@ -12,7 +12,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from distill_core.data import corpora as data  # noqa: E402
-from distill_core.data.corpora import blocks_as_tensor, describe, load_corpus, pack_blocks  # noqa: E402
+from distill_core.data.corpora import blocks_as_tensor, load_corpus, pack_blocks  # noqa: E402
 from distill_core.errors import InputError  # noqa: E402
 
 WORDS = ("the a little big red blue cat dog bird fox tree river hill house ran jumped saw found "
@@ -126,18 +126,6 @@ def test_validation_split_is_seeded_disjoint_and_complete(tmp_path):
 def test_tiny_fraction_still_gives_one_validation_document(tmp_path):
     dd = load_corpus(write(tmp_path / "d.txt", "one\ntwo\nthree"), validation_fraction=0.01)
     assert len(dd["validation"]) == 1 and len(dd["train"]) == 2
-
-
-def test_describe(tmp_path):
-    dd = load_corpus(write(tmp_path / "d.txt", "ab\ncde\nfghi\njk"), validation_fraction=0.25)
-    info = describe(dd)
-    assert info["validation"]["documents"] == 1
-    assert info["train"]["documents"] == 3
-    assert info["train"]["characters"] + info["validation"]["characters"] == 11
-
-
-# ---------------------------------------------------------------------------------------------
-# Built-in corpora
 
 
 def test_python_docs_is_real_prose():

@@ -101,3 +101,17 @@ def test_figures_as_png_and_svg(run):
     assert svg.startswith("<svg") and "Training loss" in svg
     with pytest.raises(InputError, match="png or svg"):
         exports.figure_image(fig, "gif")
+
+
+def test_the_compare_pages_downloads(run, tmp_path):
+    downloads = exports.run_downloads(run)
+    assert [d.file_name for d in downloads] == ["config.json", "config.yaml", "metrics.csv",
+                                                f"reproduce_{run.id}.py", f"{run.id}-student.zip"]
+    assert all(d.why_not is None for d in downloads)
+    assert downloads[2].data == exports.metrics_csv(run)
+    assert callable(downloads[4].data) and downloads[4].data() == exports.student_zip(run)
+
+    empty = exports.run_downloads(Run.create(tmp_path, DistillConfig().to_dict()))
+    why = {d.label: d.why_not for d in empty}
+    assert why["config (JSON)"] is None and "no metrics yet" in why["metrics (CSV)"]
+    assert "no saved student yet" in why["student (zip of its Hugging Face folder)"]

@@ -6,7 +6,7 @@ import time
 
 from distill_core.store import jobs
 from distill_core.config import DistillConfig
-from distill_core.store.runs import Run, load_run
+from distill_core.store.runs import Run, config_hash, load_run
 
 
 def test_launch_then_cancel_keeps_the_student(small_teacher_dir, tmp_path):
@@ -89,8 +89,9 @@ def queue(tmp_path, monkeypatch):
 
 
 def _launch(root, name, session=None, steps=10):
+    """A new run named `name` (fresh: these runs differ only in name, which decides nothing)."""
     return jobs.launch(DistillConfig(name=name, steps=steps, warmup=0, runs_dir=str(root)),
-                       session=session)
+                       session=session, fresh=True)
 
 
 def _wait_all_finished(root, seconds=60):
@@ -193,7 +194,7 @@ def test_real_queued_runs_train_one_after_another(small_teacher_dir, tmp_path, m
     config = DistillConfig(teacher=str(small_teacher_dir), student="builtin:half", train_docs=100,
                            steps=2, batch_size=2, seq_len=32, warmup=0, eval_every=0,
                            eval_blocks=2, precision="fp32", runs_dir=str(tmp_path))
-    first, second = jobs.launch(config), jobs.launch(config)
+    first, second = jobs.launch(config), jobs.launch(config, fresh=True)
     assert jobs.queue_position(second.id, tmp_path) == 1
     deadline = time.time() + 120
     while second.status().get("state") != "done":
@@ -220,3 +221,75 @@ def test_a_sweep_process_holds_one_slot_for_all_its_cells(queue, monkeypatch):
     finally:
         sweep.kill()
         sweep.wait()
+
+
+# ---------------------------------------------------------------- a Start with the same settings
+
+
+def _config(root, name="preset-1.0", **changes):
+    return DistillConfig(name=name, steps=10, warmup=0, runs_dir=str(root), **changes)
+
+
+def test_the_same_settings_attach_to_the_run_training_them(queue, monkeypatch):
+    monkeypatch.setenv("DISTILL_MAX_CONCURRENT", "1")
+    monkeypatch.setenv("DISTILL_MAX_QUEUED_PER_SESSION", "1")
+    first = jobs.launch(_config(queue), session="alice")
+    assert not first.attached and first.status()["config_hash"]
+    busy = jobs.launch(_config(queue, "bob-1.0", seed=7), session="bob")  # bob's one run
+    # bob presses alice's settings under another name: he is shown her run, over his limit or not
+    again = jobs.launch(_config(queue, "copy-1.0"), session="bob")
+    assert again.attached and again.id == first.id
+    assert len(jobs.statuses(queue)) == 2  # no second run folder, so no second process
+    assert sorted(p.name for p in queue.iterdir() if p.is_dir()) == sorted([first.id, busy.id])
+    assert {s.get("session") for _, s in jobs.statuses(queue)} == {"alice", "bob"}
+    _wait_all_finished(queue)
+    assert first.status()["state"] == busy.status()["state"] == "done"
+    later = jobs.launch(_config(queue, "carol-1.0"), session="carol")  # a done run: no wait at all
+    assert later.attached and later.id == first.id and len(jobs.statuses(queue)) == 2
+    assert not any(jobs.waiting(s) or s["state"] == "running" for _, s in jobs.statuses(queue))
+
+
+def test_a_changed_alpha_temperature_or_seed_trains_its_own_run(queue, monkeypatch):
+    monkeypatch.setenv("DISTILL_MAX_CONCURRENT", "1")
+    runs = [jobs.launch(c) for c in (_config(queue), _config(queue, alpha=0.9),
+                                     _config(queue, temperature=4.0), _config(queue, seed=1))]
+    assert not any(r.attached for r in runs) and len({r.id for r in runs}) == 4
+    assert len({r.status()["config_hash"] for r in runs}) == 4
+
+
+def test_fresh_forces_a_new_run(queue, monkeypatch):
+    monkeypatch.setenv("DISTILL_MAX_CONCURRENT", "1")
+    first = jobs.launch(_config(queue))
+    second = jobs.launch(_config(queue), fresh=True)
+    assert not second.attached and second.id != first.id
+    assert first.status()["config_hash"] == second.status()["config_hash"]
+    assert jobs.queue_position(second.id, queue) == 1
+    # with two to choose from, a Start is shown the one training, not the one waiting
+    assert jobs.launch(_config(queue)).id == first.id
+
+
+def test_failed_cancelled_or_dead_runs_are_not_attached_to(queue, monkeypatch):
+    monkeypatch.setenv("DISTILL_MAX_CONCURRENT", "1")
+    config = _config(queue)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    for state, extra in (("failed", {"error": "boom"}), ("cancelled", {}),
+                         ("running", {"pid": dead.pid})):  # its process is gone: failed
+        Run.create(queue, config.to_dict(), name=state).set_status(state, **extra)
+    run = jobs.launch(config)
+    assert not run.attached and len(jobs.statuses(queue)) == 4
+    assert load_run(run.id, queue).status()["config_hash"] == config_hash(config)
+    states = sorted(s["state"] for r, s in jobs.statuses(queue) if r.id != run.id)
+    assert states == ["cancelled", "failed", "failed"]  # the dead one was marked on the way
+
+
+def test_a_run_another_session_started_cannot_be_cancelled_from_this_one(queue, monkeypatch):
+    monkeypatch.setenv("DISTILL_MAX_CONCURRENT", "1")
+    jobs.launch(_config(queue), session="alice")
+    run = jobs.launch(_config(queue, seed=3), session="alice")  # waiting
+    assert jobs.launch(_config(queue, seed=3), session="bob").attached
+    with pytest.raises(InputError, match="started by another session"):
+        jobs.cancel(run.id, queue, session="bob")
+    assert jobs.waiting(run.status())
+    assert jobs.cancel(run.id, queue, session="alice")
+    assert run.status()["state"] == "cancelled"

@@ -76,3 +76,36 @@ def test_every_steps_settings_are_lesson_widgets():
     assert lesson.STEPS[0].settings["lesson_student"] in lesson.LESSON_STUDENTS
     DistillConfig(alpha=lesson.STEPS[3].settings["lesson_alpha"],
                   temperature=lesson.STEPS[3].settings["lesson_temperature"])
+
+
+def test_validation_blocks_are_the_lessons_validation_text(small_tokenizer):
+    blocks = lesson.validation_blocks(small_tokenizer, n_blocks=4)
+    config = lesson.imperfect_teacher_configs()[0]
+    assert blocks.shape == (4, config.seq_len) and blocks.dtype == torch.long
+    assert int(blocks.max()) < len(small_tokenizer)
+
+
+def test_finished_runs_show_the_trade_off_of_done_runs_only(tmp_path):
+    done = Run.create(tmp_path, {"student": "builtin:tiny", "teacher": "builtin:teacher"})
+    done.write_summary({"retention_pct": 91.5, "speedup": 2.5, "size_ratio": 0.3,
+                        "student_ppl": 3.0})
+    done.set_status("done")
+    Run.create(tmp_path, {"student": "builtin:half"}).set_status("running")
+    assert lesson.finished_runs(tmp_path) == [{"id": done.id, "student": "builtin:tiny",
+                                               "retention_pct": 91.5, "speedup": 2.5,
+                                               "size_ratio": 0.3}]
+
+
+def test_starting_the_imperfect_teacher_runs_queues_both(monkeypatch, tmp_path):
+    sessions = []
+
+    def launch(config, session=None):  # queue the run, train nothing
+        sessions.append(session)
+        return Run.create(tmp_path, config.to_dict(), name=config.name)
+
+    monkeypatch.setattr("distill_core.store.jobs.launch", launch)
+    ids = lesson.start_imperfect_teacher_runs("builtin:small", "s1")
+    rows = lesson.imperfect_teacher_results(ids, tmp_path)
+    assert [r["teacher"] for r in rows] == list(lesson.IMPERFECT_TEACHERS)
+    assert sessions == ["s1", "s1"]
+    assert {Run(tmp_path, i).config()["student"] for i in ids} == {"builtin:small"}

@@ -41,3 +41,17 @@ def test_explorer_temperatures_are_stops_of_its_slider():
 def test_an_unknown_preset_is_one_line():
     with pytest.raises(InputError, match="no preset named 'lukewarm'; choose one of: Hinton"):
         presets.get("lukewarm")
+
+
+def test_a_short_run_evaluates_a_few_times_after_a_short_warmup():
+    config = presets.short_run(150, student="builtin:tiny")
+    assert (config.steps, config.eval_every, config.warmup) == (150, 50, 30)
+    assert config.student == "builtin:tiny"
+    config = presets.short_run(60, evals=4, eval_blocks=32)
+    assert (config.eval_every, config.warmup, config.eval_blocks) == (15, 12, 32)
+    assert presets.short_run(2).eval_every == 1
+
+
+def test_a_shared_value_is_fitted_to_the_sliders():
+    assert presets.nearest_alpha(0.9) == 0.9 and presets.nearest_alpha(0.33) == 0.35
+    assert presets.FIT_TO_SLIDERS["temperature"](3.0) == 3.2

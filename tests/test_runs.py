@@ -14,8 +14,9 @@ import pytest
 
 from distill_core.store import runs
 from distill_core.errors import InputError
-from distill_core.store.runs import (Run, atomic_write_json, compare, delete_run, list_runs, load_run,
-                               new_run_id, runs_root, validate_run_id)
+from distill_core.files import atomic_write_json
+from distill_core.store.runs import (Run, compare, delete_run, list_runs, load_run, new_run_id,
+                                    runs_root, validate_run_id)
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = {"teacher": "t-big", "student": "s-small", "dataset": "tinytales", "alpha": 0.5,
@@ -302,3 +303,41 @@ def test_a_full_disk_refuses_the_line_and_keeps_every_earlier_one(tmp_path, torn
     steps = [r["step"] for r in run.metrics()]
     assert steps == [-1] * torn + list(range(int(failed_at)))  # whole lines, none half-written
     assert run.skipped_metric_lines == int(torn)  # only the line torn before
+
+
+# ---------------------------------------------------------------- which settings a run has
+
+from distill_core.config import DistillConfig  # noqa: E402
+from distill_core.store.runs import config_hash  # noqa: E402
+
+
+def test_config_hash_ignores_name_and_runs_dir_but_not_what_decides_the_numbers(tmp_path):
+    base = DistillConfig(steps=300, alpha=0.5)
+    same = base.replace(name="mine", runs_dir=str(tmp_path / "elsewhere"))
+    assert config_hash(base) == config_hash(same) == config_hash(same.to_dict())
+    assert config_hash({"steps": 300.0, "loss": "FORWARD_KL"}) == config_hash(base)  # normalised
+    assert len(config_hash(base)) == 16 and int(config_hash(base), 16) >= 0
+    changed = [base.replace(**{k: v}) for k, v in (("alpha", 0.9), ("temperature", 4.0),
+                                                   ("seed", 1), ("steps", 301))]
+    assert len({config_hash(c) for c in [base, *changed]}) == 5
+
+
+def test_config_hash_changes_with_the_contents_of_local_inputs(tmp_path):
+    data = tmp_path / "stories.txt"
+    data.write_text("once upon a time\n")
+    config = DistillConfig(dataset=str(data))
+    before = config_hash(config)
+    assert config_hash(config) == before
+    os.utime(data, ns=(1, 1))  # edited (or replaced) since: not the same numbers any more
+    assert config_hash(config) != before
+
+
+def test_a_new_run_records_its_config_hash_in_its_status(tmp_path):
+    config = DistillConfig(name="x", runs_dir=str(tmp_path))
+    run = Run.create(tmp_path, config.to_dict(), name="x")
+    assert run.status()["config_hash"] == config_hash(config)
+    run.set_status("running", pid=1)
+    run.set_status("done")
+    assert run.status()["config_hash"] == config_hash(config)  # kept through every state
+    partial = Run.create(tmp_path, {"steps": 10})  # not a valid config (warmup 30 > steps)
+    assert "config_hash" not in partial.status() and not partial.attached

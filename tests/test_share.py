@@ -43,3 +43,12 @@ def test_edges_of_the_ranges():
 
 def test_a_repeated_parameter_counts_its_last_value():
     assert share.decode({"T": ["2", "8"]})[0] == {"temperature": 8.0}
+
+
+def test_a_links_numbers_are_held_to_the_configs_own_bounds():
+    from distill_core.config import DistillConfig
+
+    bounds = DistillConfig.field_bounds()
+    assert bounds["temperature"] == (0.0, 100.0, True) and bounds["alpha"] == (0.0, 1.0, False)
+    assert bounds["warmup"] == (0, None, False) and "teacher" not in bounds
+    assert share.BOUNDS == bounds

@@ -1,4 +1,5 @@
-"""α × T sweeps: the grid parser, plans, training the cells in order, the background launch."""
+"""α × T sweeps: the grid parser, plans, training the cells in order, the background launch
+(the app's, distill_core.app.launch.launch_sweep)."""
 
 import json
 import os
@@ -6,10 +7,11 @@ import time
 
 import pytest
 
-from distill_core.training import sweep
+from distill_core.app.launch import launch_sweep
 from distill_core.config import DistillConfig
 from distill_core.errors import InputError
 from distill_core.store.runs import list_runs, load_run
+from distill_core.training import sweep
 
 
 @pytest.fixture(autouse=True)
@@ -166,7 +168,7 @@ def test_list_sweeps_newest_first(small_teacher_dir, tmp_path):
 def test_launch_trains_in_the_background(small_teacher_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("DISTILL_MODEL_DIRS", str(small_teacher_dir))  # the app may read it
     base = _base(small_teacher_dir, tmp_path)
-    sweep_id = sweep.launch(base, [0.0, 1.0], [1.0])
+    sweep_id = launch_sweep(base, [0.0, 1.0], [1.0])
     rows = sweep.cells(sweep_id, base.runs_dir)
     assert all(r["state"] in ("queued", "running", "done") for r in rows)
     deadline = time.time() + 120
@@ -174,6 +176,7 @@ def test_launch_trains_in_the_background(small_teacher_dir, tmp_path, monkeypatc
         time.sleep(0.5)
         rows = sweep.cells(sweep_id, base.runs_dir)
     log = tmp_path / "runs" / "_sweeps" / f"{sweep_id}.log"
+    assert sweep.log_path(sweep_id, base.runs_dir) == log
     assert sweep.finished(rows), log.read_text()[-2000:]
     assert [r["state"] for r in rows] == ["done", "done"], log.read_text()[-2000:]
     assert all(r["student_ppl"] and r["agreement"] is not None for r in rows)
@@ -184,9 +187,9 @@ def test_launch_trains_in_the_background(small_teacher_dir, tmp_path, monkeypatc
 def test_launch_applies_the_apps_checks(small_teacher_dir, tmp_path, monkeypatch):
     base = _base(small_teacher_dir, tmp_path)
     with pytest.raises(InputError, match="may read"):  # a folder the app does not share
-        sweep.launch(base, [1.0], [1.0])
+        launch_sweep(base, [1.0], [1.0])
     monkeypatch.setenv("DISTILL_MODEL_DIRS", str(small_teacher_dir))
     monkeypatch.setenv("DISTILL_MAX_STEPS", "2")
     with pytest.raises(InputError, match="limit"):
-        sweep.launch(base.replace(steps=3, warmup=1), [1.0], [1.0])
+        launch_sweep(base.replace(steps=3, warmup=1), [1.0], [1.0])
     assert sweep.list_sweeps(base.runs_dir) == []  # nothing planned

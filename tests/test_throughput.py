@@ -76,3 +76,26 @@ def test_mfu_is_achieved_over_peak():
     assert mfu(1000.0, 6_000_000, "fp32") == pytest.approx(1000.0 * 6_000_000 / peak)
     assert mfu(1000.0, 6_000_000, "no") == mfu(1000.0, 6_000_000, "fp32")  # Accelerate's "no"
     assert mfu(0.0, 6_000_000, "fp32") == 0.0
+
+
+def test_mfu_divides_by_the_peak_of_the_device_it_trained_on(monkeypatch):
+    """A run on a GPU is measured against the GPU's matmul peak, not the CPU's."""
+    from distill_core.training import throughput
+
+    timed = []
+
+    def peak(dtype="fp32", size=None, seconds=0.5, device="cpu"):
+        timed.append((dtype, str(torch.device(device))))
+        return {"cpu": 1e11, "cuda:0": 1e15}[str(torch.device(device))]
+
+    monkeypatch.setattr(throughput, "matmul_peak", peak)
+    assert mfu(1000.0, 6_000_000, "bf16", device=torch.device("cuda:0")) == pytest.approx(6e-6)
+    assert mfu(1000.0, 6_000_000, "no") == pytest.approx(6e-2)  # on the CPU, as before
+    assert timed == [("bf16", "cuda:0"), ("fp32", "cpu")]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_matmul_peak_on_a_gpu_is_timed_there():
+    gpu = matmul_peak("bf16", device="cuda")
+    assert isinstance(gpu, float) and gpu > 10 * matmul_peak("bf16")  # the CPU's
+    assert matmul_peak("bf16", device="cuda") == gpu

@@ -226,6 +226,20 @@ def test_summary_flops_per_token_and_mfu(peaked_teacher_dir, tmp_path):
             s["train_tokens_per_s"] * want / throughput.matmul_peak("fp32"))
 
 
+def test_mfu_peak_is_measured_on_the_training_device(small_teacher_dir, tmp_path, monkeypatch):
+    seen, real = [], throughput.matmul_peak
+
+    def spy(dtype="fp32", *args, **kwargs):
+        seen.append(kwargs.get("device"))
+        return real(dtype, *args, **kwargs)
+
+    monkeypatch.setattr(throughput, "matmul_peak", spy)
+    result = distill(_config(small_teacher_dir, tmp_path, steps=1), store=False)
+    trained_on = next(result.student.parameters()).device
+    assert [str(d) for d in seen] == [str(trained_on)]  # not the CPU when it trains on a GPU
+    assert result.summary["mfu"] > 0
+
+
 # ---------------------------------------------------------------- checkpoints and resume
 
 
@@ -321,3 +335,26 @@ def test_resume_refuses_done_runs_and_runs_without_checkpoint(peaked_teacher_dir
     running.set_status("running", pid=os.getpid())  # its process is alive: not resumable
     with pytest.raises(InputError, match="only a cancelled or failed"):
         resume_run(running)
+
+
+def test_resume_refuses_a_checkpoint_missing_a_tensor(peaked_teacher_dir, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    config = _resume_config(peaked_teacher_dir, tmp_path, steps=4, name="torn")
+
+    def stop_at_3(e):
+        if e["type"] == "step" and e["step"] == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    with pytest.raises(Cancelled):
+        distill(config, on_event=stop_at_3)
+    (run_dir,) = (tmp_path / "runs").glob("*torn*")
+    run = load_run(run_dir.name, config.runs_dir)
+    path = str(run.checkpoint_dir / "student.safetensors")
+    weights = load_file(path)
+    del weights["transformer.h.0.mlp.c_proj.weight"]
+    save_file(weights, path)
+    with pytest.raises(InputError, match="'transformer.h.0.mlp.c_proj.weight' is missing"):
+        resume_run(run)
+    assert run.status()["state"] == "failed"
+    assert "transformer.h.0.mlp.c_proj.weight" in run.status()["error"]

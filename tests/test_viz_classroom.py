@@ -83,3 +83,12 @@ def test_sweep_heatmap_rows_are_alpha_columns_temperature():
     assert list(agree["z"][0]) == pytest.approx([80.0, 75.0])
     with pytest.raises(ValueError):
         viz.sweep_heatmap(CELLS, "loss")
+
+
+def test_tick_labels_leave_room_for_the_axis_title_and_the_legend():
+    """The legend sits at the figure's own bottom and the margins grow to fit long tick labels
+    (checked in a real browser by tests/e2e/test_browser.py)."""
+    layout = viz.hard_vs_soft_bars(VIEW).to_dict()["layout"]
+    assert layout["legend"]["yref"] == "container" and layout["legend"]["y"] == 0
+    assert layout["legend"]["yanchor"] == "bottom"
+    assert layout["xaxis"]["automargin"] and layout["xaxis"]["title"]["standoff"] > 0

@@ -92,3 +92,24 @@ def test_agreement_in_percent():
 def test_a_run_with_no_steps_yet_still_draws():
     assert list(traces(learning_curves({"a": []}))["a · total"]["x"]) == []
     assert list(traces(perplexity_curves({}, 20.0))) == ["teacher"]
+
+
+def test_teacher_lines_merge_when_every_run_measured_the_same_teacher():
+    from distill_core.app.viz import teacher_lines
+
+    same = {"a": {"teacher_ppl": 20.0}, "b": {"teacher_ppl": 20.0000001}}
+    assert teacher_lines(same) == {"teacher": 20.0}
+    apart = {"a": {"teacher_ppl": 20.0}, "b": {"teacher_ppl": 31.5}, "c": {}}
+    assert teacher_lines(apart) == {"teacher (a)": 20.0, "teacher (b)": 31.5}
+    assert teacher_lines({"a": {"teacher_ppl": None}}) == {}
+
+
+def test_one_runs_figures_by_name():
+    from distill_core.app.viz import RUN_FIGURES, run_figure
+
+    figures = {name: traces(run_figure(name, "r1", records(), 20.0)) for name in RUN_FIGURES}
+    assert "r1 · total" in figures["training loss"]
+    assert list(figures["validation perplexity"]["teacher"]["y"]) == [20.0, 20.0]
+    assert list(figures["agreement"]) == ["r1"]
+    with pytest.raises(ValueError, match="training loss"):
+        run_figure("loss", "r1", records())

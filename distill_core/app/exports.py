@@ -5,6 +5,7 @@
     figure_image(fig, "svg")     a plotly figure as PNG or SVG bytes (kaleido + a Chromium)
     reproduce_script(run)        a standalone Python script: DistillConfig(...) + train.distill
     student_zip(run)             the student's Hugging Face folder, zipped
+    run_downloads(run)           all of the above but figures, as the Compare page offers them
 
 Each returns str or bytes, so the app can hand it to a download button and tests can check it.
 Every failure the user can cause or fix is an InputError with one line.
@@ -15,12 +16,14 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
+from collections.abc import Callable
+from typing import NamedTuple
 
 from distill_core.config import DistillConfig
 from distill_core.errors import InputError
 
-__all__ = ["FIGURE_FORMATS", "config_text", "figure_image", "metrics_csv", "reproduce_script",
-           "student_zip"]
+__all__ = ["FIGURE_FORMATS", "Download", "config_text", "figure_image", "metrics_csv",
+           "reproduce_script", "run_downloads", "student_zip"]
 
 FIGURE_FORMATS = ("png", "svg")
 FIRST_COLUMNS = ("step", "tokens", "elapsed_s", "loss", "kd", "ce", "lr")
@@ -120,3 +123,33 @@ def student_zip(run) -> bytes:
         for path in files:
             z.write(path, f"{run.id}-student/{path.relative_to(folder)}")
     return out.getvalue()
+
+
+class Download(NamedTuple):
+    """One download button: its label, its data (the zip as a function, made when clicked), the
+    file name, and why it is disabled (None when it is not)."""
+    label: str
+    data: str | bytes | Callable[[], bytes]
+    file_name: str
+    why_not: str | None = None
+
+
+def run_downloads(run) -> list[Download]:
+    """Config (JSON, YAML), metrics CSV, the reproducing script and the student zip of `run`.
+    The text files are made now (they are small); one that cannot be made yet (no metrics, no
+    student) has no data and says why."""
+    texts = (("config (JSON)", lambda: config_text(run, "json"), "config.json"),
+             ("config (YAML)", lambda: config_text(run, "yaml"), "config.yaml"),
+             ("metrics (CSV)", lambda: metrics_csv(run), "metrics.csv"),
+             ("script to reproduce (.py)", lambda: reproduce_script(run),
+              f"reproduce_{run.id}.py"))
+    out = []
+    for label, make, name in texts:
+        try:
+            out.append(Download(label, make(), name))
+        except InputError as err:
+            out.append(Download(label, b"", name, str(err)))
+    label, name = "student (zip of its Hugging Face folder)", f"{run.id}-student.zip"
+    if run.student_dir.is_dir():
+        return [*out, Download(label, lambda: student_zip(run), name)]
+    return [*out, Download(label, b"", name, f"run {run.id} has no saved student yet")]

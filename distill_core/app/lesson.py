@@ -10,15 +10,20 @@ from dataclasses import dataclass, field
 
 import torch
 
-from distill_core.training import evaluate
 from distill_core import models
+from distill_core.app.presets import FIT_TO_SLIDERS, short_run
 from distill_core.config import DistillConfig
 from distill_core.kd.explore import TEMPERATURES, soft_label_view
 from distill_core.kd.losses import entropy
-from distill_core.store.runs import list_runs, load_run
+from distill_core.store import jobs
+from distill_core.store.runs import compare, list_runs, load_run
+from distill_core.training import evaluate
+from distill_core.training import loop as train
 
-__all__ = ["STEPS", "IMPERFECT_TEACHERS", "capacity", "entropies", "imperfect_teacher_configs",
-           "imperfect_teacher_results", "teacher_against_early", "teacher_view"]
+__all__ = ["FIT_LINK", "FROM_LINK", "IMPERFECT_TEACHERS", "SESSION_DEFAULTS", "STEPS", "capacity",
+           "entropies", "finished_runs", "imperfect_teacher_configs", "imperfect_teacher_results",
+           "start_imperfect_teacher_runs", "teacher_against_early", "teacher_view",
+           "validation_blocks"]
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,13 @@ LESSON_STUDENTS = ("builtin:half", "builtin:small", "builtin:tiny")
 LESSON_PROMPTS = ("Once upon a time there was a little", "They ate cake and drank",
                   "Suddenly, a big")
 IMPERFECT_TEACHERS = ("builtin:teacher", "builtin:teacher-early")
+# The page's session keys and their first values (kept while other steps show), and the shared
+# link's fields each widget takes, fitted to it.
+SESSION_DEFAULTS = {"lesson_student": "builtin:half", "lesson_prompt": LESSON_PROMPTS[0],
+                    "lesson_temperature": 1.0, "lesson_alpha": 0.5, "lesson_runs": []}
+FROM_LINK = {"lesson": "lesson_step", "prompt": "lesson_prompt",
+             "temperature": "lesson_temperature", "alpha": "lesson_alpha"}
+FIT_LINK = {**FIT_TO_SLIDERS, "lesson": lambda n: min(n, len(STEPS))}
 
 
 def capacity(teacher, student) -> dict:
@@ -106,11 +118,17 @@ def teacher_against_early(teacher, early, blocks: torch.Tensor) -> dict:
             "agreement": out["agreement"], "kl": out["kl"], "tokens": out["tokens"]}
 
 
+def validation_blocks(tokenizer, n_blocks: int = 16) -> torch.Tensor:
+    """The first `n_blocks` validation blocks (N, seq_len) of the lesson's runs' data (tinytales;
+    100 training stories, since only the validation split is used)."""
+    config = imperfect_teacher_configs()[0].replace(train_docs=100)
+    return train.load_blocks(config, tokenizer)[1][:n_blocks]
+
+
 def imperfect_teacher_configs(student: str = "builtin:half", steps: int = 150,
                               **overrides) -> list[DistillConfig]:
     """Two runs that differ only in the teacher: the trained one and its early snapshot."""
-    base = DistillConfig(student=student, steps=steps, eval_every=max(1, steps // 3),
-                         warmup=min(30, steps // 5), **overrides)
+    base = short_run(steps, student=student, **overrides)
     return [base.replace(teacher=t, name=f"lesson-{t.split(':')[1]}") for t in IMPERFECT_TEACHERS]
 
 
@@ -128,3 +146,20 @@ def imperfect_teacher_results(run_ids, root=None) -> list[dict]:
                      "student_ppl": summary.get("student_ppl"),
                      "agreement": summary.get("agreement")})
     return rows
+
+
+def start_imperfect_teacher_runs(student: str, session: str | None = None) -> list[str]:
+    """Queue both imperfect-teacher runs for `student` in the app's runs root (the classroom
+    queue's limits apply to `session`); their run ids, trained teacher first."""
+    return [jobs.launch(config, session=session).id
+            for config in imperfect_teacher_configs(student)]
+
+
+TRADE_OFF = ("id", "student", "retention_pct", "speedup", "size_ratio")
+
+
+def finished_runs(root=None, n: int = 6) -> list[dict]:
+    """The trade-off of the `n` newest finished runs: quality kept, speed-up and size, each as
+    measured at the end of its run (one row per run, keys TRADE_OFF)."""
+    done = [r["id"] for r in list_runs(root) if r["state"] == "done"][:n]
+    return [{key: row[key] for key in TRADE_OFF} for row in compare(done, root)]

@@ -3,8 +3,10 @@
 Each preset sets all three, so clicking one always lands in the same, known place whatever was
 set before. `widget_values(name, page)` turns a preset into the values of one page's widgets
 (the Soft labels explorer and the Distill form use different keys and controls); pages set
-those session-state keys in a button's on_click callback, before the widgets draw. No
-Streamlit here.
+those session-state keys in a button's on_click callback, before the widgets draw.
+
+`short_run(steps, …)` is the shape of the short runs the lesson and the Sweep page start: a
+few evaluations, a short warm-up. No Streamlit here.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from distill_core.config import DistillConfig
 from distill_core.errors import InputError
 from distill_core.kd.explore import TEMPERATURES
 
-__all__ = ["PRESETS", "Preset", "get", "nearest_temperature", "widget_values"]
+__all__ = ["FIT_TO_SLIDERS", "PRESETS", "Preset", "get", "nearest_alpha", "nearest_temperature",
+           "short_run", "widget_values"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,15 @@ def nearest_temperature(t: float) -> float:
     return min(TEMPERATURES, key=lambda stop: abs(math.log(stop) - math.log(t)))
 
 
+def nearest_alpha(alpha: float) -> float:
+    """The α slider's stop closest to `alpha` (the explorer's and the lesson's step by 0.05)."""
+    return round(alpha * 20) / 20
+
+
+# A shared value (a link's, or another page's) fitted to the log-spaced T and 0.05-step α sliders.
+FIT_TO_SLIDERS = {"temperature": nearest_temperature, "alpha": nearest_alpha}
+
+
 def widget_values(name: str, page: str) -> dict:
     """{session-state key: value} that put `page`'s widgets on preset `name`."""
     preset = get(name)
@@ -78,3 +91,10 @@ def widget_values(name: str, page: str) -> dict:
     else:
         values = {"alpha": preset.alpha, "temperature": preset.temperature, "loss": preset.loss}
     return {keys[field]: value for field, value in values.items()}
+
+
+def short_run(steps: int, evals: int = 3, **fields) -> DistillConfig:
+    """A short run of `steps` steps, evaluated `evals` times along the way (and at the end), its
+    learning rate warmed up over a fifth of the steps, 30 at most; `fields` set the rest."""
+    return DistillConfig(steps=steps, eval_every=max(1, steps // evals),
+                         warmup=min(30, steps // 5), **fields)

@@ -1,6 +1,7 @@
 """A run's progress and verdict in words and numbers, read from what the run wrote to disk.
 
     progress(run.metrics(), steps)   {"step", "steps", "fraction", "elapsed_s", "eta_s"}
+    notice(run, status, step)        ("error", "The run failed; see …") for a run that ended badly
     verdict_rows(run.summary())      [(label, value text)], the same rows as `distill show`
     verdict_sentence(run.summary())  "The student keeps 92.1 % of the teacher's quality ..."
 
@@ -10,7 +11,7 @@ ETA, which assumes the remaining steps take as long as the ones done so far.
 
 from __future__ import annotations
 
-from distill_core.store.jobs import stalled  # noqa: F401 (pages read it from here)
+from distill_core.store import jobs
 
 ACTIVE_STATES = ("queued", "running")
 
@@ -21,7 +22,8 @@ VERDICT = (  # (label, summary key, format)
     ("retention (teacher ppl / student ppl)", "retention_pct", "{:.1f} %"),
     ("gap closed vs baseline", "gap_closed_pct", "{:.1f} %"),
     ("top-1 agreement with teacher", "agreement", "{:.1%}"),
-    ("speed-up (student tokens/s / teacher's)", "speedup", "{:.2f}x"),
+    ("speed-up (forward tokens/s, student / teacher)", "speedup", "{:.2f}x"),
+    ("generation speed-up (ms per new token, teacher / student)", "latency_speedup", "{:.2f}x"),
     ("size (student / teacher, on disk)", "size_ratio", "{:.1%}"),
     ("tokens trained", "tokens", "{:,}"),
     ("wall time", "wall_seconds", "{:.0f} s"),
@@ -88,9 +90,32 @@ def verdict_sentence(summary: dict) -> str:
         return "This run has no final measurements yet."
     pace = (f"runs {speed:.2f}× faster" if speed >= 1
             else f"runs at only {speed:.2f}× the teacher's speed")
+    if summary.get("latency_speedup") is not None:
+        pace += f" ({summary['latency_speedup']:.2f}× when generating one token at a time)"
     text = (f"The student keeps {keep:.1f} % of the teacher's quality at {100 * size:.1f} % of "
             f"its size and {pace}.")
     if summary.get("gap_closed_pct") is not None:
         text += (f" It closes {summary['gap_closed_pct']:.1f} % of the gap to the teacher "
                  "(against the same student trained without one).")
     return text
+
+
+def run_caption(config: dict) -> str:
+    """One line saying what a run trains, from its config.json."""
+    return (f"{config.get('student')} learning from {config.get('teacher')} on "
+            f"{config.get('dataset')} · α = {config.get('alpha')} · T = "
+            f"{config.get('temperature')} · {config.get('loss')} · {config.get('steps')} steps")
+
+
+def notice(run, status: dict, step: int) -> tuple[str, str] | None:
+    """("warning" | "error", text) for a run whose process vanished, that failed or that was
+    cancelled (at `step`); None for a run that is waiting, training or done."""
+    log = run.path / "log.txt"
+    if jobs.stalled(status):
+        return "warning", ("The process training this run has stopped without saying why; "
+                           f"see {log}.")
+    if status.get("state") == "failed":
+        return "error", status.get("error") or f"The run failed; see {log}."
+    if status.get("state") == "cancelled":
+        return "warning", f"Cancelled at step {step}; the student so far is in {run.student_dir}."
+    return None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from distill_core.config import DistillConfig
 from distill_core.errors import InputError
 from distill_core.kd.losses import KINDS
 from distill_core.store.runs import validate_run_id
@@ -27,9 +28,10 @@ FIELDS = tuple(URL_NAMES)
 MAX_TEXT = 500  # characters of a model spec or prompt taken from a link
 MAX_RUNS = 20
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+BOUNDS = DistillConfig.field_bounds()  # a link's T and alpha are held to what a run allows
 
 
-def _number(text: str, name: str, low: float, high: float, low_open: bool = False) -> float:
+def _number(text: str, name: str, low: float, high: float, low_open: bool) -> float:
     try:
         value = float(text)
     except ValueError:
@@ -77,8 +79,8 @@ PARSERS = {
     "teacher": lambda s: _text(s, "teacher"),
     "student": lambda s: _text(s, "student"),
     "prompt": lambda s: _text(s, "prompt"),
-    "temperature": lambda s: _number(s, "T", 0.0, 100.0, low_open=True),
-    "alpha": lambda s: _number(s, "alpha", 0.0, 1.0),
+    "temperature": lambda s: _number(s, "T", *BOUNDS["temperature"]),
+    "alpha": lambda s: _number(s, "alpha", *BOUNDS["alpha"]),
     "loss": _loss,
     "runs": _runs,
     "present": _flag,

@@ -12,12 +12,12 @@ and .csv, at most `max_bytes` (default: this server's DISTILL_MAX_DATA_MB, see l
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 from pathlib import Path
 
+from distill_core.data.corpora import decode_text
 from distill_core.errors import InputError
+from distill_core.files import atomic_write_bytes
 from distill_core.store.limits import data_cap_bytes
 from distill_core.store.runs import runs_root
 
@@ -43,20 +43,12 @@ def save_upload(filename: str, data: bytes, root=None, max_bytes: int | None = N
     if len(data) > max_bytes:
         raise InputError(f"{name} is {_mb(len(data))}, over the upload limit of {_mb(max_bytes)}: "
                          "use a smaller file")
-    if not data.strip():
-        raise InputError(f"{name} is empty: upload a file with at least 2 documents")
-    if b"\0" in data:
-        raise InputError(f"{name} looks binary (it holds NUL bytes): upload a UTF-8 text file")
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise InputError(f"{name} is not UTF-8 text (bad byte at offset {err.start}): save it "
-                         "as UTF-8 and upload it again") from None
+    decode_text(data, name, upload=True)
     folder = runs_root(root) / "uploads"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{hashlib.sha256(data).hexdigest()[:HASH_CHARS]}-{name}"
     if not (path.is_file() and path.read_bytes() == data):
-        _write_bytes(path, data)
+        atomic_write_bytes(path, data)
     return path
 
 
@@ -74,15 +66,3 @@ def safe_name(filename: str) -> str:
 
 def _mb(n: int) -> str:
     return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n / 1e6:.2g} MB"
-
-
-def _write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temp file beside `path`, then rename: readers never see half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -19,8 +19,14 @@ def student_color(i: int) -> str:
 
 
 def _layout(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
+    """Title, axis titles with units, and the legend in a row at the very bottom of the figure
+    (the container's, not the plot's, bottom): the margins grow to fit tick labels, however
+    long or tilted, then the axis title, then the legend, so none of them overlap."""
     fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, hovermode="x unified",
-                      margin=dict(l=10, r=10, t=50, b=10), legend=dict(orientation="h", y=-0.2))
+                      margin=dict(l=10, r=10, t=50, b=10),
+                      legend=dict(orientation="h", yref="container", y=0, yanchor="bottom"))
+    fig.update_xaxes(automargin=True, title_standoff=12)
+    fig.update_yaxes(automargin=True)
     return fig
 
 
@@ -135,6 +141,17 @@ def perplexity_curves(runs: dict[str, list[dict]],
                    "perplexity (exp of nats/token, log scale)")
 
 
+def teacher_lines(summaries: dict[str, dict]) -> dict[str, float]:
+    """The teacher lines for `perplexity_curves` over runs' summaries ({run id: summary}): one
+    line named "teacher" when every run measured the same teacher perplexity, else one per run,
+    "teacher (<run id>)". Runs without a teacher perplexity draw none."""
+    lines = {f"teacher ({i})": s["teacher_ppl"] for i, s in summaries.items()
+             if s.get("teacher_ppl") is not None}
+    if len({round(v, 6) for v in lines.values()}) == 1:
+        return {"teacher": next(iter(lines.values()))}
+    return lines
+
+
 def agreement_curves(runs: dict[str, list[dict]]) -> go.Figure:
     """How often the student's top next token is the teacher's, at each evaluation."""
     fig = go.Figure()
@@ -145,6 +162,22 @@ def agreement_curves(runs: dict[str, list[dict]]) -> go.Figure:
     fig.update_yaxes(range=[0, 100])
     return _layout(fig, "Top-1 agreement with the teacher", "step",
                    "agreement (% of tokens)")
+
+
+RUN_FIGURES = ("training loss", "validation perplexity", "agreement")
+
+
+def run_figure(name: str, run_id: str, records: list[dict],
+               teacher_ppl: float | None = None) -> go.Figure:
+    """One of RUN_FIGURES for a single run (its metrics.jsonl records), e.g. to export."""
+    runs = {run_id: records}
+    if name == "training loss":
+        return learning_curves(runs)
+    if name == "validation perplexity":
+        return perplexity_curves(runs, teacher_ppl)
+    if name == "agreement":
+        return agreement_curves(runs)
+    raise ValueError(f"figure must be one of {RUN_FIGURES}, not {name!r}")
 
 
 def hard_vs_soft_bars(view: dict) -> go.Figure:

@@ -142,15 +142,24 @@ def read_text_file(path: Path, max_bytes: int) -> str:
     if size > max_bytes:
         raise InputError(f"{path} is {_mb(size)}, over the cap of {_mb(max_bytes)}: "
                          "use a smaller file (the cap is DISTILL_MAX_DATA_MB)")
-    raw = path.read_bytes()
-    if b"\0" in raw[:8192]:
-        raise InputError(f"{path} looks binary (NUL bytes in its first 8 KB): "
-                         "give a UTF-8 text file")
+    return decode_text(path.read_bytes(), str(path))
+
+
+def decode_text(raw: bytes, name: str, upload: bool = False) -> str:
+    """What counts as a text file here: not empty, no NUL bytes, UTF-8 (a BOM is dropped).
+    One line of refusal otherwise, phrased for a file path or (`upload`) an uploaded file."""
+    if not raw.strip():
+        raise InputError(f"{name} is empty: {'upload' if upload else 'give'} a file with at least "
+                         "2 documents")
+    if b"\0" in raw:
+        raise InputError(f"{name} looks binary (it holds NUL bytes): "
+                         f"{'upload' if upload else 'give'} a UTF-8 text file")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise InputError(f"{path} is not valid UTF-8 (bad byte at offset {e.start}): "
-                         "save it as UTF-8") from None
+        raise InputError(f"{name} is {'not UTF-8 text' if upload else 'not valid UTF-8'} (bad byte "
+                         f"at offset {e.start}): save it as UTF-8"
+                         f"{' and upload it again' if upload else ''}") from None
 
 
 def _mb(n: int) -> str:
@@ -305,9 +314,3 @@ def blocks_as_tensor(ds: Dataset):
     import torch
 
     return torch.as_tensor(ds.with_format("numpy")[:]["input_ids"], dtype=torch.long)
-
-
-def describe(ds_dict: DatasetDict) -> dict:
-    """Documents and characters per split: {"train": {"documents": n, "characters": c}, ...}."""
-    return {name: {"documents": len(ds), "characters": sum(len(t) for t in ds["text"])}
-            for name, ds in ds_dict.items()}

@@ -1,7 +1,9 @@
 """Loading models and tokenizers: safetensors only, never code from a model repository.
 
 Before any weight is read, a model over the parameter limit or too large for the free memory is
-refused (memory.require_loadable); the limits come from the caller.
+refused (memory.require_loadable); the limits come from the caller. A pretrained spec
+(`smollm2-135m`) is fetched and converted on first use (pretrained.py), then loads as the local
+folder it became.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ import torch
 
 from distill_core.errors import InputError
 from distill_core.models import memory
+from distill_core.models.pretrained import PRETRAINED, fetch_pretrained
 from distill_core.models.specs import PRESETS, Spec, context_length, hub_offline, resolve
 from distill_core.models.students import make_student
+from distill_core.policy import check_model_params
 
 def refuse_pickles(folder: Path) -> None:
     if folder.is_dir() and not any(folder.glob("*.safetensors")):
@@ -24,6 +28,14 @@ def refuse_pickles(folder: Path) -> None:
                              "pickles can run code when loaded, so they are refused: "
                              "convert the model to safetensors first")
         raise InputError(f"'{folder}' has no model.safetensors weights")
+
+
+def _fetched(spec: Spec) -> Spec:
+    """A pretrained spec as the local folder it is converted into (fetched on first use)."""
+    if spec.kind != "pretrained":
+        return spec
+    folder = fetch_pretrained(spec.name, models_dir=Path(spec.path).parent)
+    return Spec("local", spec.name, str(folder))
 
 
 def _hub_error(spec: Spec, err: Exception) -> InputError:
@@ -49,6 +61,7 @@ def load_tokenizer(spec: str | Spec, teacher_spec: str = "builtin:teacher"):
     s = resolve(spec) if isinstance(spec, str) else spec
     if s.kind == "preset":
         return load_tokenizer(teacher_spec)
+    s = _fetched(s)
     try:
         return AutoTokenizer.from_pretrained(s.path, trust_remote_code=False,
                                              local_files_only=s.offline_ok or hub_offline())
@@ -64,6 +77,9 @@ def load_pretrained(spec: str | Spec, dtype=torch.float32, limits=None):
     s = resolve(spec) if isinstance(spec, str) else spec
     if s.kind == "preset":
         raise InputError(f"'{s.name}' is a student preset: make it with make_student(teacher, …)")
+    if s.kind == "pretrained" and limits is not None:  # before a download, not after it
+        check_model_params(PRETRAINED[s.name].parameters, s.name, limits)
+    s = _fetched(s)
     if s.kind != "hub":
         refuse_pickles(Path(s.path))
     memory.require_loadable(s.kind, s.path, s.name, dtype.itemsize, limits)  # before any weight is read

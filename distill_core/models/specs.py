@@ -4,6 +4,8 @@ A model spec is one string:
 - `builtin:teacher` (the shipped tinytales GPT-2) or `builtin:teacher-early` (its early snapshot);
 - `builtin:tiny`, `builtin:small`, `builtin:half`: student presets made from the built-in
   teacher's config (`half` keeps the width and copies alternating teacher layers);
+- a pretrained model we fetch and convert on first use (`smollm2-135m`, see pretrained.py): a
+  folder in the models cache once converted;
 - a local directory holding a Hugging Face model folder;
 - a Hugging Face hub id such as `distilbert/distilgpt2`.
 """
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from distill_core.errors import InputError
+from distill_core.models.pretrained import PRETRAINED, is_fetched, pretrained_folder
 from distill_core.paths import looks_like_path
 
 ASSETS = Path(os.environ.get("DISTILL_ASSETS", Path(__file__).resolve().parents[2] / "assets"))
@@ -33,9 +36,10 @@ PRESETS = {
 
 @dataclass(frozen=True)
 class Spec:
-    kind: str  # "builtin", "preset", "local", "hub"
+    kind: str  # "builtin", "preset", "pretrained", "local", "hub"
     name: str  # what the user wrote
-    path: str  # a folder, a hub id, or the preset name
+    path: str  # a folder (for "pretrained": where it is, or will be once fetched), a hub id,
+    #            or the preset name
 
     @property
     def offline_ok(self) -> bool:
@@ -62,6 +66,8 @@ def resolve(spec: str) -> Spec:
             return Spec("preset", spec, name)
         known = ", ".join(f"builtin:{n}" for n in [*BUILTIN_DIRS, *PRESETS])
         raise InputError(f"unknown built-in model '{spec}'; known: {known}")
+    if spec in PRETRAINED:
+        return Spec("pretrained", spec, str(pretrained_folder(spec)))
     path = Path(spec).expanduser()
     if path.is_dir():
         if not (path / "config.json").exists():
@@ -80,10 +86,13 @@ def hub_offline() -> bool:
 
 
 def model_folder(spec: Spec) -> Path | None:
-    """The folder holding a spec's files: built-in and local folders, or a hub model's snapshot
-    in the local Hugging Face cache (None when it is not cached, and for presets)."""
+    """The folder holding a spec's files: built-in and local folders, a pretrained model's
+    converted folder, or a hub model's snapshot in the local Hugging Face cache (None when it is
+    not fetched or not cached yet, and for presets)."""
     if spec.kind in ("builtin", "local"):
         return Path(spec.path)
+    if spec.kind == "pretrained":
+        return Path(spec.path) if is_fetched(spec.name, Path(spec.path).parent) else None
     if spec.kind == "hub":
         from huggingface_hub import try_to_load_from_cache
 

@@ -14,6 +14,11 @@ the lock skips it when there is nothing to do). `pump` runs on every Distill pag
 poll of a waiting run's page and at the end of every training process (cli.py), and first marks
 runs whose process has died as failed (`mark_orphans`), which frees their slots.
 
+A Start never trains the same numbers twice: runs are deterministic, so when a run with the
+same settings (runs.config_hash, kept in each status) is done, waiting or training, `launch`
+returns that run (`run.attached`) instead of queueing another. Thirty students pressing the
+same preset share one run and wait for one run, not thirty; `fresh=True` forces a new one.
+
 `cancel` sends SIGTERM (the loop stops at the next step and keeps the student) or, for a run
 still waiting, marks it cancelled.
 """
@@ -34,10 +39,11 @@ from distill_core.config import DistillConfig
 from distill_core.errors import InputError
 from distill_core.policy import Limits, check_steps, env_name
 from distill_core.store.limits import load_limits
-from distill_core.store.runs import Run, load_run, run_folders, runs_root
+from distill_core.store.runs import Run, config_hash, load_run, run_folders, runs_root
 
 LOCK_NAME = ".queue.lock"
 CANCEL_MARK = "cancel-asked"  # in a run folder: the pid that SIGTERM was sent to
+ATTACHABLE = ("done", "running", "queued")  # states a Start may attach to, the best first
 
 
 # ---------------------------------------------------------------------------------------------
@@ -127,8 +133,14 @@ def statuses(root) -> list[tuple[Run, dict]]:
 
 
 def launch(config: DistillConfig, root=None, *, session: str | None = None,
-           limits: Limits | None = None) -> Run:
+           limits: Limits | None = None, fresh: bool = False) -> Run:
     """Queue a run for `config` and start it now if a slot is free; return the run.
+
+    A Start that would train numbers already there is not queued: unless `fresh`, when a run
+    with the same settings (`config_hash`: everything but name and runs_dir) is done, waiting
+    or training, that run is returned with `run.attached` True. Nothing is created and no
+    limit counts it; the caller shows that run as if it were its own. Failed and cancelled
+    runs are never attached to. `fresh=True` always queues a new run.
 
     Refused with InputError over this server's limits: steps per run, runs waiting in all,
     and (with `session`, the browser session asking) runs one session may have waiting or
@@ -137,9 +149,13 @@ def launch(config: DistillConfig, root=None, *, session: str | None = None,
     root = runs_root(root or config.runs_dir)
     limits = limits or load_limits(root)
     check_steps(config.steps, limits)
+    digest = config_hash(config)
     with queue_lock(root):
-        active = [s for _, s in statuses(root) if s["state"] in ("queued", "running")
-                  and not stalled(s)]
+        rows = [(run, s) for run, s in statuses(root) if not stalled(s)]
+        if not fresh and (same := same_settings(rows, digest)) is not None:
+            same.attached = True
+            return same
+        active = [s for _, s in rows if s["state"] in ("queued", "running")]
         if session and sum(s.get("session") == session for s in active) >= \
                 limits.max_queued_per_session:
             raise InputError(f"you already have {limits.max_queued_per_session} runs waiting or "
@@ -149,10 +165,23 @@ def launch(config: DistillConfig, root=None, *, session: str | None = None,
         if sum(waiting(s) for s in active) >= limits.max_waiting:
             raise InputError(f"{limits.max_waiting} runs are already waiting, this server's limit "
                              f"({env_name('max_waiting')}): try again when some have started")
-        run = Run.create(root, config.to_dict(), name=config.name,
+        run = Run.create(root, config.to_dict(), name=config.name, config_hash=digest,
                          **({"session": session} if session else {}))
         _pump(root, limits)
     return run
+
+
+def same_settings(rows, digest: str) -> Run | None:
+    """Of `rows` ((run, status), oldest first, none stalled), the run a Start with settings
+    `digest` is shown instead of a new one: the newest done, else the one training, else the
+    first waiting; None when no run has those settings or all that do failed or were
+    cancelled."""
+    matches = [(run, s) for run, s in rows if s.get("config_hash") == digest]
+    for state in ATTACHABLE:
+        found = [run for run, s in matches if s["state"] == state]
+        if found:
+            return found[-1] if state == "done" else found[0]
+    return None
 
 
 def pump(root=None, limits: Limits | None = None) -> list[str]:
@@ -231,11 +260,18 @@ def queue_line(run_id: str, root=None) -> str | None:
 # Stopping
 
 
-def cancel(run_id: str, root=None) -> bool:
+def cancel(run_id: str, root=None, *, session: str | None = None) -> bool:
     """Ask a queued or running run to stop. True if it was waiting (now cancelled) or a live
-    process was signalled."""
+    process was signalled.
+
+    With `session` (the browser session asking), a run another session started is refused
+    with InputError: sessions attached to it by `launch` are watching it too.
+    """
     run = load_run(run_id, root)
     status = run.status()
+    if session and status.get("session") not in (None, session):
+        raise InputError("this run was started by another session and others are waiting "
+                         "for it too: only the session that started it can cancel it")
     if waiting(status):
         with queue_lock(run.root):
             if waiting(run.status()):  # not started since

@@ -28,7 +28,7 @@ import difflib
 import math
 import os
 import re
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from pathlib import Path
 
 from distill_core.errors import InputError

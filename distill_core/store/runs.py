@@ -2,12 +2,20 @@
 
     <root>/<run id>/
         config.json     the DistillConfig the run was started with
-        status.json     {"state", "created", "started", "finished", "updated", "error", "pid"}
+        status.json     {"state", "created", "started", "finished", "updated", "error", "pid",
+                        "config_hash"}
         metrics.jsonl   one JSON object per logged step, appended as training goes
         summary.json    final metrics, written once at the end
         student/        the distilled student (and baseline/, checkpoint/)
 
 The app and the CLI keep no state of their own: everything they show is read from here.
+
+Which settings a run has: `config_hash(config)` is a fingerprint of everything that decides a
+run's numbers (the validated config without `name` and `runs_dir`, plus the size and time of
+local model and data files it names). `Run.create` records it in status.json, which the queue
+reads anyway, so finding a run with the same settings is one small read per run (jobs.launch
+attaches a Start to such a run instead of training the same numbers again). Runs are
+deterministic: the same hash means the same numbers, as long as the code is the same.
 
 Crash safety: JSON files are written to a temp file in the same folder, fsynced and then
 renamed over the target (os.replace), so a reader sees the old file or the new one, never
@@ -22,17 +30,17 @@ NaN and ±inf are stored as null, so every file is strict JSON.
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
-import math
 import os
 import re
 import secrets
 import shutil
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
 from distill_core.errors import InputError
+from distill_core.files import atomic_write_json, atomic_write_text, json_safe, overwrite
 
 RUNS_DIR_ENV = "DISTILL_RUNS_DIR"
 STATES = ("queued", "running", "done", "failed", "cancelled")
@@ -43,12 +51,16 @@ LIST_CONFIG_FIELDS = ("teacher", "student", "dataset", "alpha", "temperature", "
 LIST_SUMMARY_FIELDS = ("student_ppl", "teacher_ppl", "baseline_ppl", "retention_pct",
                        "gap_closed_pct")
 COMPARE_CONFIG_FIELDS = ("student", "teacher", "alpha", "temperature", "loss")
+# Where a run is stored and what it is called change none of its numbers.
+RESULT_NEUTRAL_FIELDS = ("name", "runs_dir")
+INPUT_FIELDS = ("teacher", "student", "dataset")  # may name local files whose contents count
 
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 __all__ = ["RUNS_DIR_ENV", "STATES", "SUMMARY_FIELDS", "DiskFullError", "Run",
-           "atomic_write_json", "atomic_write_text", "compare", "delete_run", "list_runs",
-           "load_run", "new_run_id", "run_folders", "runs_root", "validate_run_id"]
+           "atomic_write_json", "atomic_write_text", "compare", "config_hash", "delete_run",
+           "list_runs", "load_run", "new_run_id", "run_folders", "runs_root",
+           "validate_run_id"]
 
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # no space, over quota, over size limit
 
@@ -115,67 +127,36 @@ def new_run_id(name: str | None = None, root=None) -> str:
     return validate_run_id(run_id)
 
 
+# ---------------------------------------------------------------- which settings
+
+
+def config_hash(config) -> str:
+    """16 hex digits that are the same for two configs (dicts or DistillConfigs) exactly when
+    they train the same numbers: the validated config (defaults filled in, 300.0 -> 300,
+    choices in lower case) without RESULT_NEUTRAL_FIELDS, with the size and modification time
+    of each local file that teacher, student or dataset names (an edited data file or a
+    retrained teacher folder gives a new hash), as sorted JSON through SHA-256.
+    Raises InputError for a config that is not valid."""
+    from distill_core.config import DistillConfig  # (torch, via kd: only when a run is made)
+
+    if isinstance(config, DistillConfig):
+        config = config.to_dict()
+    settings = DistillConfig.from_dict(config).to_dict()
+    kept = {k: v for k, v in settings.items() if k not in RESULT_NEUTRAL_FIELDS}
+    kept["local_files"] = {k: _file_stamps(settings[k]) for k in INPUT_FIELDS
+                           if settings[k] and Path(settings[k]).expanduser().exists()}
+    text = json.dumps(kept, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _file_stamps(value: str) -> list:
+    """[resolved path, [name, size, mtime_ns] of the file or of each file in the folder]."""
+    path = Path(value).expanduser().resolve()
+    files = [path] if path.is_file() else sorted(p for p in path.iterdir() if p.is_file())
+    return [str(path), [[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in files]]
+
+
 # ---------------------------------------------------------------- atomic files
-
-
-def _clean(obj):
-    """A copy of `obj` with NaN and ±inf floats replaced by None (strict JSON has neither)."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    return obj
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make a rename in `folder` durable (POSIX only; a no-op where folders cannot be opened)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write_text(path, text: str) -> None:
-    """Write `text` to `path` so that readers (and crashes) see the old file or the new one."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _overwrite(path: Path, data: bytes) -> None:
-    """Write `data` over an existing file in place: no new disk blocks for a file no longer
-    than before. Not atomic; only for a status that could not be written any other way."""
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.ftruncate(fd, len(data))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write_json(path, obj) -> None:
-    """`atomic_write_text` of `obj` as indented strict JSON (NaN/inf stored as null)."""
-    atomic_write_text(path, json.dumps(_clean(obj), indent=1, allow_nan=False) + "\n")
 
 
 def _read_json(path: Path, missing=None):
@@ -197,7 +178,13 @@ def _read_json(path: Path, missing=None):
 
 
 class Run:
-    """One run: a folder `root/id` holding config, status, metrics, summary and models."""
+    """One run: a folder `root/id` holding config, status, metrics, summary and models.
+
+    `attached` is True on a Run that jobs.launch returned without queueing anything: an
+    earlier run with the same settings (done, waiting or training) that this Start now shows.
+    """
+
+    attached = False
 
     def __init__(self, root, run_id: str):
         self.root = Path(root)
@@ -207,7 +194,16 @@ class Run:
 
     @classmethod
     def create(cls, root, config: dict, name: str | None = None, **status) -> Run:
-        """Make a new run folder with its config and a "queued" status (plus `status` keys)."""
+        """Make a new run folder with its config and a "queued" status (plus `status` keys).
+
+        The status records `config_hash(config)` (unless given): a config that is not valid
+        (some tests store partial ones) records none, and nothing is ever attached to it.
+        """
+        if "config_hash" not in status:
+            try:
+                status["config_hash"] = config_hash(config)
+            except (InputError, OSError):
+                pass
         root = Path(root)
         root.mkdir(parents=True, exist_ok=True)
         while True:
@@ -287,13 +283,13 @@ class Run:
         if state in FINISHED_STATES:
             status["finished"] = now
         status["updated"] = now
-        text = json.dumps(_clean(status), indent=1, allow_nan=False) + "\n"
+        text = json.dumps(json_safe(status), indent=1, allow_nan=False) + "\n"
         try:
             atomic_write_text(self.status_path, text)
         except OSError as err:  # a full disk has no room for the new file beside the old one
             if err.errno not in _DISK_FULL or not self.status_path.exists():
                 raise
-            _overwrite(self.status_path, text.encode("utf-8"))  # so reuse the old one's room
+            overwrite(self.status_path, text.encode("utf-8"))  # so reuse the old one's room
         return status
 
     # metrics
@@ -312,7 +308,7 @@ class Run:
         """Keep only the records up to `last_step` (a resumed run redoes the later ones)."""
         kept = [r for r in self.metrics() if r.get("step", 0) <= last_step]
         atomic_write_text(self.metrics_path, "".join(
-            json.dumps(_clean(r), separators=(",", ":"), allow_nan=False) + "\n" for r in kept))
+            json.dumps(json_safe(r), separators=(",", ":"), allow_nan=False) + "\n" for r in kept))
 
     # summary
 
@@ -332,7 +328,7 @@ def append_json_line(path, record: dict, what: str = "metrics") -> None:
     Raises DiskFullError when the disk has no room for the line; the file is then cut back
     to its length before, so every earlier line stays whole.
     """
-    data = (json.dumps(_clean(record), separators=(",", ":"), allow_nan=False)
+    data = (json.dumps(json_safe(record), separators=(",", ":"), allow_nan=False)
             + "\n").encode("utf-8")
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:

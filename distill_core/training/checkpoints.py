@@ -6,7 +6,8 @@
                which refuses anything that would run code
 
 A new checkpoint is written beside the old one and then swapped in, so a crash while writing
-keeps the previous checkpoint whole.
+keeps the previous checkpoint whole. Loading checks that the checkpoint holds exactly the
+model's tensors, in the model's shapes, and refuses it (InputError, naming them) otherwise.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import shutil
 from pathlib import Path
 
 import torch
+
+from distill_core.errors import InputError
 
 
 def save_checkpoint(folder: Path, acc, students, optimizers, step, tokens, train_s, elapsed_s,
@@ -46,13 +49,31 @@ def save_checkpoint(folder: Path, acc, students, optimizers, step, tokens, train
 
 
 def load_checkpoint(folder: Path, acc, students, optimizers) -> dict:
+    """Put the students, optimisers and random state back as they were at the checkpoint.
+
+    Every tensor of each student must be in the checkpoint, and nothing else: a checkpoint of
+    another model (or a damaged one) is refused with InputError, before any weight is changed."""
     from safetensors.torch import load_file
 
     folder = Path(folder)
     state = torch.load(folder / "state.pt", weights_only=True)
+    weights = {key: load_file(str(folder / f"{key}.safetensors")) for key in students}
     for key, model in students.items():
-        acc.unwrap_model(model).load_state_dict(load_file(str(folder / f"{key}.safetensors")),
-                                                strict=False)
+        _require_same_tensors(acc.unwrap_model(model), weights[key], f"{folder}/{key}.safetensors")
+    for key, model in students.items():
+        acc.unwrap_model(model).load_state_dict(weights[key])
         optimizers[key].load_state_dict(state["optimizers"][key])
     torch.set_rng_state(state["rng"])
     return state
+
+
+def _require_same_tensors(model, weights: dict, where: str) -> None:
+    want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    problems = [f"tensor '{k}' is missing" for k in want if k not in weights]
+    problems += [f"tensor '{k}' is not in the model" for k in weights if k not in want]
+    problems += [f"tensor '{k}' has shape {tuple(weights[k].shape)}, the model's is {want[k]}"
+                 for k in want if k in weights and tuple(weights[k].shape) != want[k]]
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise InputError(f"checkpoint {where} does not match the run's model: "
+                         f"{'; '.join(problems[:3])}{more}; it cannot be resumed")

@@ -3,21 +3,20 @@
 - `mean_loss` / `perplexity`: next-token cross-entropy of one model.
 - `compare`: student against teacher on the same blocks in one pass: both losses, top-1
   agreement and KL(teacher || student) at T = 1; `compare_cached` the same from a teacher cache.
-- `inference_speed`: forward tokens/s on a given batch (measured, not derived from sizes).
 """
 
 from __future__ import annotations
 
 import math
-import time
 
 import torch
 import torch.nn.functional as F
 
+from distill_core import models
+
 
 def _logits(model, x: torch.Tensor, vocab: int | None = None) -> torch.Tensor:
-    logits = model(input_ids=x).logits[:, :-1].float()  # (B, T-1, V)
-    return logits[..., :vocab] if vocab else logits
+    return models.next_token_logits(model, x, vocab).float()  # (B, T-1, V)
 
 
 @torch.inference_mode()
@@ -39,9 +38,9 @@ def compare(student, teacher, blocks: torch.Tensor, batch_size: int = 16,
     `vocab` limits both models' logits to the first `vocab` entries (the real tokens, when the
     two pad their embedding rows differently).
     """
-    models = [m for m in (student, teacher) if m is not None]
-    modes = [m.training for m in models]
-    for m in models:
+    loaded = [m for m in (student, teacher) if m is not None]
+    modes = [m.training for m in loaded]
+    for m in loaded:
         m.eval()
     device = next(student.parameters()).device
     sums = {"student_loss": 0.0, "teacher_loss": 0.0, "agreement": 0.0, "kl": 0.0}
@@ -60,7 +59,7 @@ def compare(student, teacher, blocks: torch.Tensor, batch_size: int = 16,
             log_p, log_q = F.log_softmax(t, -1), F.log_softmax(s, -1)
             sums["kl"] += (log_p.exp() * (log_p - log_q)).sum().item()
         count += targets.numel()
-    for m, mode in zip(models, modes):
+    for m, mode in zip(loaded, modes):
         m.train(mode)
     out = {"student_loss": sums["student_loss"] / count,
            "student_ppl": math.exp(sums["student_loss"] / count), "tokens": count}
@@ -104,21 +103,3 @@ def compare_cached(student, cache, blocks: torch.Tensor, batch_size: int = 16,
     out.update(student_ppl=math.exp(out["student_loss"]),
                teacher_ppl=math.exp(out["teacher_loss"]), tokens=count)
     return out
-
-
-@torch.inference_mode()
-def inference_speed(model, batch: torch.Tensor, repeats: int = 5) -> float:
-    """Forward-pass tokens/s of `model` on `batch` (B, T): one warm-up, then the median run."""
-    was_training = model.training
-    model.eval()
-    batch = batch.to(next(model.parameters()).device)
-    model(input_ids=batch)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        model(input_ids=batch)
-        if batch.is_cuda:
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    model.train(was_training)
-    return batch.numel() / sorted(times)[len(times) // 2]

@@ -1,12 +1,18 @@
 """The distillation loop: `distill(config) -> RunResult`, on Accelerate.
 
-One optimiser step:
-    for each micro-batch (B/world/accum sequences of seq_len tokens):
-        teacher logits under inference_mode (frozen, eval mode)
-        total, parts = kd_loss(student logits, teacher logits, next tokens, alpha, T, kind)
-        backward(total / accum)
-    clip, AdamW step, warmup + cosine learning rate.
-With `baseline=True` a copy of the initial student trains on the very same micro-batches with
+    _setup         load the student, open the teacher source (live | cached), wrap for Accelerate
+    for each step:
+        _train_step      one optimiser step of each student (and the baseline) on one batch:
+          _optimizer_step  for each micro-batch (B/world/accum sequences of seq_len tokens):
+            _loss_step       targets = source.targets(batch)   (b, T-1, V) logits | top-k
+                             total, parts = kd_loss(student logits, targets, next tokens, ...)
+                             backward(total / accum)
+                           clip, AdamW step, warmup + cosine learning rate
+        _after_step      evaluate, probes, log, checkpoint (and a SIGTERM cancels before a step)
+    summary.finish  save the students, write summary.json
+
+The run's state (students, optimisers, counters, last evaluation) is one `RunState`. With
+`baseline=True` a copy of the initial student trains on the very same micro-batches with
 alpha = 0 (no teacher), so "KD against no KD" is a fair comparison.
 
 The global order of training blocks depends only on the seed, so 1x16 and 4x4 accumulation, or 1
@@ -19,21 +25,27 @@ import contextlib
 import copy
 import math
 import os
-import shutil
 import signal
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 
-from distill_core.training import evaluate, probes, teacher_cache, throughput
 from distill_core import models
-from distill_core.training.checkpoints import load_checkpoint, save_checkpoint
 from distill_core.config import DistillConfig
 from distill_core.errors import InputError
 from distill_core.kd.losses import kd_loss
+from distill_core.store.limits import data_cap_bytes, load_limits
 from distill_core.store.runs import Run, runs_root
+from distill_core.training import evaluate, probes, teacher_source
+from distill_core.training.checkpoints import load_checkpoint, save_checkpoint
+from distill_core.training.precision import choose_precision
+from distill_core.training.run_state import RunState
+from distill_core.training.summary import finish, save_student
+
+__all__ = ["Cancelled", "Prepared", "RunResult", "batch_order", "check_context",
+           "decide_precision", "distill", "load_blocks", "lr_at", "micro_batches",
+           "mixed_precision", "prepare", "resume_run", "save_student"]
 
 
 @dataclass
@@ -57,16 +69,26 @@ def lr_at(step: int, *, peak: float, warmup: int, total: int, floor: float = 0.1
 
 
 def mixed_precision(precision: str) -> str:
-    """Accelerate's mixed_precision for our precision setting."""
-    if precision == "fp32":
-        return "no"
-    if precision == "bf16":
-        return "bf16"
-    if torch.cuda.is_available():
-        return "bf16" if torch.cuda.is_bf16_supported() else "no"
-    if torch.backends.mps.is_available():
-        return "no"
-    return "bf16" if torch.cpu._is_avx512_bf16_supported() else "no"
+    """Accelerate's mixed_precision for a precision setting that is decided ("fp32", "bf16");
+    "auto" is decided by measurement in `decide_precision` first."""
+    return {"fp32": "no", "bf16": "bf16"}[precision]
+
+
+def decide_precision(config: DistillConfig, prepared: "Prepared", device) -> dict:
+    """{"precision": "fp32" | "bf16", ...}: the config's own, or for "auto" the faster of the
+    two as timed here on this run's student (and live teacher) and batch shape (precision.py;
+    the decision is cached per machine, torch version and shapes)."""
+    if config.precision != "auto":
+        return {"precision": config.precision, "measured": False}
+    student = models.load_student(config.student, prepared.teacher, seed=config.seed,
+                                  limits=load_limits(config.runs_dir))
+    live = config.alpha > 0 and not config.teacher_cache
+    rows = min(prepared.teacher.get_output_embeddings().weight.shape[0],
+               student.get_output_embeddings().weight.shape[0])
+    batch = prepared.train_blocks[:config.micro_batch]  # (b, T) one micro-batch
+    choice = choose_precision(student.to(device), prepared.teacher.to(device) if live else None,
+                              batch, device=device, vocab=rows)
+    return {**choice, "measured": True}
 
 
 def load_blocks(config: DistillConfig, tokenizer) -> tuple[torch.Tensor, torch.Tensor]:
@@ -80,7 +102,7 @@ def load_blocks(config: DistillConfig, tokenizer) -> tuple[torch.Tensor, torch.T
              if config.dataset == "tinytales" else {})
     corpus = load_corpus(config.dataset, text_column=config.text_column,
                          config=config.dataset_config, split=config.dataset_split,
-                         seed=config.seed, **extra)
+                         seed=config.seed, max_bytes=data_cap_bytes(config.runs_dir), **extra)
     train = blocks_as_tensor(pack_blocks(corpus["train"], tokenizer, config.seq_len))
     val = blocks_as_tensor(pack_blocks(corpus["validation"], tokenizer, config.seq_len))
     return train, val
@@ -99,7 +121,7 @@ class Prepared:
     val_blocks: torch.Tensor
     key: tuple
     caches: dict = field(default_factory=dict)
-    teacher_tokens_per_s: float | None = None
+    speeds: dict = field(default_factory=dict)  # student shape -> speed figures, measured once
 
 
 def prepare(config: DistillConfig, reuse: Prepared | None = None) -> Prepared:
@@ -108,7 +130,7 @@ def prepare(config: DistillConfig, reuse: Prepared | None = None) -> Prepared:
            config.dataset_split, config.train_docs, config.seq_len, config.seed)
     if reuse is not None and reuse.key == key:
         return reuse
-    teacher, tokenizer = models.load_teacher(config.teacher)
+    teacher, tokenizer = models.load_teacher(config.teacher, limits=load_limits(config.runs_dir))
     check_context(teacher, config.seq_len, "teacher")
     train_blocks, val_blocks = load_blocks(config, tokenizer)
     return Prepared(teacher, tokenizer, train_blocks, val_blocks, key)
@@ -138,7 +160,7 @@ def _optimizer(model, config: DistillConfig):
 
 
 def check_context(model, seq_len: int, role: str) -> None:
-    limit = getattr(model.config, "max_position_embeddings", None)
+    limit = models.context_length(model.config)
     if limit and seq_len > limit:
         raise InputError(f"seq_len {seq_len} is longer than the {role}'s context of {limit} "
                          "tokens; choose a smaller seq_len")
@@ -164,7 +186,8 @@ def distill(config: DistillConfig, on_event=None, run: Run | None = None,
     AcceleratorState._reset_state()
     on_cpu = not (torch.cuda.is_available() or torch.backends.mps.is_available())
     # cpu=True also lets Accelerate join a multi-process CPU group (gloo) under torchrun.
-    acc = Accelerator(mixed_precision=mixed_precision(config.precision), cpu=on_cpu)
+    acc = Accelerator(mixed_precision=mixed_precision(
+        "fp32" if config.precision == "auto" else config.precision), cpu=on_cpu)
     main = acc.is_main_process
     if main and run is None and store:
         run = Run.create(runs_root(config.runs_dir), config.to_dict(), name=config.name)
@@ -178,7 +201,12 @@ def distill(config: DistillConfig, on_event=None, run: Run | None = None,
         if run is not None:
             run.set_status("running", pid=os.getpid())
         prepared = prepare(config, prepared)
-        result = _train(config, acc, run, on_event or (lambda e: None), stop, prepared, resume)
+        choice = decide_precision(config, prepared, acc.device)
+        if mixed_precision(choice["precision"]) != acc.mixed_precision:
+            AcceleratorState._reset_state()
+            acc = Accelerator(mixed_precision=mixed_precision(choice["precision"]), cpu=on_cpu)
+        result = _train(config, acc, run, on_event or (lambda e: None), stop, prepared, resume,
+                        choice)
         if run is not None:
             run.set_status("done")
         return result
@@ -200,29 +228,52 @@ def distill(config: DistillConfig, on_event=None, run: Run | None = None,
 
 
 def _train(config: DistillConfig, acc, run: Run | None, emit, stop, prepared: Prepared,
-           resume: bool = False) -> RunResult:
+           resume: bool = False, precision: dict | None = None) -> RunResult:
+    s = _setup(config, acc, run, emit, stop, prepared)
+    s.precision_choice = precision
+    emit({"type": "start", "steps": config.steps, "train_blocks": len(s.train_blocks),
+          "val_blocks": len(s.val_blocks), "processes": acc.num_processes,
+          "precision": acc.mixed_precision, "teacher_mode": s.source.mode})
+    s.t0 = time.time()
+    if resume:
+        _restore(s)
+    elif s.main and run is not None:  # the scrubber starts from the untrained student
+        probes.record(run, 0, s.student(), s.teacher, s.tokenizer)
+    for step in range(s.step, config.steps):
+        if stop["asked"]:
+            _cancel(s)
+        record = _train_step(s, step)
+        _after_step(s, record)
+    summary = {}
+    if s.main:
+        summary = finish(s)
+        emit({"type": "done", "summary": summary})
+    acc.wait_for_everyone()
+    return RunResult(summary, s.student(), run, s.history)
+
+
+def _setup(config: DistillConfig, acc, run, emit, stop, prepared: Prepared) -> RunState:
+    """Load the student, check it against the teacher, open the teacher source, wrap the
+    students and their optimisers for Accelerate."""
     started = time.time()
-    world, rank, main = acc.num_processes, acc.process_index, acc.is_main_process
-    micro = config.batch_size // (world * config.grad_accum)
-    if micro * world * config.grad_accum != config.batch_size:
+    world = acc.num_processes
+    if config.batch_size % (world * config.grad_accum):
         raise InputError(f"batch_size {config.batch_size} must divide evenly over {world} "
                          f"processes x {config.grad_accum} accumulation steps")
-
     teacher, tokenizer = prepared.teacher, prepared.tokenizer
-    student = models.load_student(config.student, teacher, seed=config.seed)
+    student = models.load_student(config.student, teacher, seed=config.seed,
+                                  limits=load_limits(config.runs_dir))
     verdict = models.require_compatible(
         tokenizer, models.load_tokenizer(config.student, config.teacher),
         teacher.get_output_embeddings().weight.shape[0],
         student.get_output_embeddings().weight.shape[0])
     vocab = verdict.vocab_size if verdict.verdict == "padded_rows" else None
     check_context(student, config.seq_len, "student")
-    train_blocks = prepared.train_blocks
     val_blocks = prepared.val_blocks[:config.eval_blocks]
-    order = batch_order(len(train_blocks), config.batch_size, config.steps, config.seed)
-    teacher = teacher.to(acc.device).eval()
-    caches = _open_caches(config, acc, prepared, val_blocks, vocab) \
-        if config.teacher_cache else None
-
+    order = batch_order(len(prepared.train_blocks), config.batch_size, config.steps, config.seed)
+    teacher.to(acc.device).eval()
+    source = teacher_source.open_source(config, prepared, val_blocks, acc.autocast,
+                                        acc.mixed_precision, vocab)
     torch.manual_seed(config.seed)
     students = {"student": student}
     if config.baseline:
@@ -230,205 +281,128 @@ def _train(config: DistillConfig, acc, run: Run | None, emit, stop, prepared: Pr
     optimizers = {k: _optimizer(m, config) for k, m in students.items()}
     for k in students:
         students[k], optimizers[k] = acc.prepare(students[k], optimizers[k])
-
-    emit({"type": "start", "steps": config.steps, "train_blocks": len(train_blocks),
-          "val_blocks": len(val_blocks), "processes": world, "precision": acc.mixed_precision,
-          "teacher_mode": "cached" if caches else "live"})
-    history, evals, teacher_eval = [], {}, {}
-    state = {"step": 0, "tokens": 0, "train_s": 0.0, "elapsed_s": 0.0}
-    if resume:
-        state = load_checkpoint(run.checkpoint_dir, acc, students, optimizers)
-        evals, teacher_eval = state["evals"], state["teacher_eval"]
-        run.truncate_metrics(state["step"])  # lines logged after the checkpoint are redone
-        history = run.metrics()
-    tokens, train_s, t0 = state["tokens"], state["train_s"], time.time() - state["elapsed_s"]
-    if main and run is not None and not resume:  # the scrubber starts from the untrained student
-        probes.record(run, 0, acc.unwrap_model(students["student"]), teacher, tokenizer)
-    for step in range(state["step"], config.steps):
-        if stop["asked"]:
-            if main and run is not None:  # keep the student as it is, and where it got to
-                save_student(acc.unwrap_model(students["student"]), tokenizer, run.student_dir,
-                             config, {})
-                save_checkpoint(run.checkpoint_dir, acc, students, optimizers, step, tokens,
-                                train_s, time.time() - t0, evals, teacher_eval)
-            raise Cancelled("cancelled")
-        step_start = time.time()
-        lr = lr_at(step, peak=config.lr, warmup=config.warmup, total=config.steps)
-        logs = {}
-        for key, model in students.items():
-            opt = optimizers[key]
-            for g in opt.param_groups:
-                g["lr"] = lr
-            alpha = config.alpha if key == "student" else 0.0
-            sums = torch.zeros(3, device=acc.device)
-            batches = micro_batches(order[step], world, rank, config.grad_accum)
-            for i, idx in enumerate(batches):
-                x = train_blocks[idx].to(acc.device)  # (b, T)
-                t_logits = None
-                if alpha > 0 and caches:  # sparse targets from disk; the teacher runs only
-                    caches["train"].fill(teacher, train_blocks, idx, acc.autocast, vocab=vocab)
-                    t_logits = caches["train"].targets(idx, acc.device)  # on blocks not cached
-                elif alpha > 0:
-                    with torch.inference_mode(), acc.autocast():
-                        t_logits = teacher(input_ids=x).logits[:, :-1]
-                    t_logits = t_logits.clone()  # leave inference mode: autograd may save it
-                syncing = i == len(batches) - 1
-                with (acc.no_sync(model) if not syncing else contextlib.nullcontext()), acc.autocast():
-                    s_logits = model(input_ids=x).logits[:, :-1]  # (b, T-1, V)
-                    if vocab:
-                        s_logits = s_logits[..., :vocab]
-                        if isinstance(t_logits, torch.Tensor):  # (a TopK is cut already)
-                            t_logits = t_logits[..., :vocab]
-                    total, parts = kd_loss(s_logits, t_logits, x[:, 1:], alpha=alpha,
-                                           temperature=config.temperature, kind=config.loss,
-                                           beta=config.beta)
-                    acc.backward(total / len(batches))
-                sums += torch.stack([total.detach(), parts["kd"].detach(),
-                                     parts["ce"].detach()]).float() / len(batches)
-            if config.grad_clip > 0:
-                acc.clip_grad_norm_(model.parameters(), config.grad_clip)
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-            loss, kd, ce = acc.reduce(sums, reduction="mean").tolist()
-            if not all(math.isfinite(v) for v in (loss, kd, ce)):
-                raise FloatingPointError(f"{key} loss became {loss} at step {step + 1}; "
-                                         "lower the learning rate or the temperature")
-            logs[key] = (loss, kd, ce)
-        tokens += config.batch_size * config.seq_len
-        train_s += time.time() - step_start  # training only: evaluation time is left out
-        elapsed = time.time() - t0
-        record = {"step": step + 1, "tokens": tokens, "elapsed_s": round(elapsed, 3),
-                  "loss": logs["student"][0], "kd": logs["student"][1],
-                  "ce": logs["student"][2], "lr": lr, "tokens_per_s": tokens / train_s}
-        if "baseline" in logs:
-            record["baseline_loss"] = logs["baseline"][0]
-        last = step + 1 == config.steps
-        if last or (config.eval_every and (step + 1) % config.eval_every == 0):
-            if main:
-                evals = _evaluate(acc, students, teacher, val_blocks, vocab, teacher_eval, caches)
-                record.update(evals)
-                if run is not None:  # the student's bars on fixed prompts, for the scrubber
-                    probes.record(run, step + 1, acc.unwrap_model(students["student"]), teacher,
-                                  tokenizer)
-            acc.wait_for_everyone()
-        if main:
-            if run is not None:
-                run.log_metrics(record)
-            history.append(record)
-            emit({"type": "eval" if "val_loss" in record else "step", **record})
-            if run is not None and config.checkpoint_every and not last \
-                    and (step + 1) % config.checkpoint_every == 0:
-                save_checkpoint(run.checkpoint_dir, acc, students, optimizers, step + 1, tokens,
-                                train_s, time.time() - t0, evals, teacher_eval)
-
-    summary = {}
-    if main:
-        summary = _finish(config, acc, students, teacher, tokenizer, val_blocks, evals, run,
-                          tokens, started, world, caches, prepared, history)
-        emit({"type": "done", "summary": summary})
-    acc.wait_for_everyone()
-    return RunResult(summary, acc.unwrap_model(students["student"]), run, history)
+    return RunState(config, acc, run, emit, stop, prepared, source, vocab, students, optimizers,
+                    val_blocks, order, started)
 
 
-def _open_caches(config, acc, prepared: Prepared, val_blocks, vocab) -> dict:
-    """The teacher caches for the training and validation blocks (opened once per Prepared)."""
-    rows = vocab or prepared.teacher.get_output_embeddings().weight.shape[0]
-    k = min(config.top_k, rows)
-    root = teacher_cache.cache_root(config.runs_dir)
-    caches = {}
-    for part, blocks in (("train", prepared.train_blocks), ("val", val_blocks)):
-        key = (part, k, acc.mixed_precision, len(blocks))
-        if key not in prepared.caches:
-            prepared.caches[key] = teacher_cache.open_cache(
-                root, prepared.teacher, prepared.tokenizer, blocks, k, acc.mixed_precision, rows)
-        caches[part] = prepared.caches[key]
-        caches[part].computed = 0  # counted per run
-    caches["val"].fill(prepared.teacher, val_blocks, torch.arange(len(val_blocks)), acc.autocast,
-                       vocab=vocab)
-    return caches
+def _restore(s: RunState) -> None:
+    """Go on from the run's checkpoint; metric lines logged after it are redone."""
+    state = load_checkpoint(s.run.checkpoint_dir, s.acc, s.students, s.optimizers)
+    s.step, s.tokens, s.train_s = state["step"], state["tokens"], state["train_s"]
+    s.t0 = time.time() - state["elapsed_s"]
+    s.evals, s.teacher_eval = state["evals"], state["teacher_eval"]
+    s.run.truncate_metrics(s.step)
+    s.history = s.run.metrics()
 
 
-def _evaluate(acc, students, teacher, blocks, vocab, teacher_eval, caches=None) -> dict:
-    """Validation metrics; the teacher's own loss is computed once per run."""
-    student = acc.unwrap_model(students["student"])
-    if caches:
-        out = evaluate.compare_cached(student, caches["val"], blocks, vocab=vocab)
-    else:
-        out = evaluate.compare(student, teacher, blocks, vocab=vocab)
-    teacher_eval.setdefault("loss", out["teacher_loss"])
-    record = {"val_loss": out["student_loss"], "val_ppl": out["student_ppl"],
-              "teacher_val_loss": teacher_eval["loss"],
-              "teacher_val_ppl": math.exp(teacher_eval["loss"]),
-              "agreement": out["agreement"], "kl": out["kl"]}
-    if "baseline" in students:
-        base = evaluate.compare(acc.unwrap_model(students["baseline"]), None, blocks, vocab=vocab)
-        record.update(baseline_val_loss=base["student_loss"], baseline_val_ppl=base["student_ppl"])
+def _train_step(s: RunState, step: int) -> dict:
+    """One optimiser step of every student on the same global batch; returns its record."""
+    config = s.config
+    step_start = time.time()
+    lr = lr_at(step, peak=config.lr, warmup=config.warmup, total=config.steps)
+    logs = {}
+    for key in s.students:
+        alpha = config.alpha if key == "student" else 0.0
+        logs[key] = _optimizer_step(s, key, step, lr, alpha)
+    s.step = step + 1
+    s.tokens += config.batch_size * config.seq_len
+    s.train_s += time.time() - step_start  # training only: evaluation time is left out
+    record = {"step": step + 1, "tokens": s.tokens, "elapsed_s": round(time.time() - s.t0, 3),
+              "loss": logs["student"][0], "kd": logs["student"][1], "ce": logs["student"][2],
+              "lr": lr, "tokens_per_s": s.tokens / s.train_s}
+    if "baseline" in logs:
+        record["baseline_loss"] = logs["baseline"][0]
     return record
 
 
-def _teacher_bytes(spec: str, teacher) -> int:
-    s = models.resolve(spec)
-    if s.kind in ("builtin", "local"):
-        return models.size_on_disk(s.path)
-    try:
-        from huggingface_hub import try_to_load_from_cache
+def _optimizer_step(s: RunState, key: str, step: int, lr: float, alpha: float) -> tuple:
+    """Accumulate the gradients of this process's micro-batches, clip, step. Returns the
+    (loss, kd, ce) means over all processes."""
+    acc, model, opt = s.acc, s.students[key], s.optimizers[key]
+    for g in opt.param_groups:
+        g["lr"] = lr
+    source = s.source if alpha > 0 else None  # no teacher for the baseline, or alpha = 0
+    sums = torch.zeros(3, device=acc.device)
+    batches = micro_batches(s.order[step], acc.num_processes, acc.process_index,
+                            s.config.grad_accum)
+    for i, idx in enumerate(batches):
+        x = s.train_blocks[idx].to(acc.device)  # (b, T)
+        sums += _loss_step(s, model, source, idx, x, alpha, len(batches),
+                           sync=i == len(batches) - 1)
+    if s.config.grad_clip > 0:
+        acc.clip_grad_norm_(model.parameters(), s.config.grad_clip)
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    loss, kd, ce = acc.reduce(sums, reduction="mean").tolist()
+    if not all(math.isfinite(v) for v in (loss, kd, ce)):
+        raise FloatingPointError(f"{key} loss became {loss} at step {step + 1}; "
+                                 "lower the learning rate or the temperature")
+    return loss, kd, ce
 
-        path = try_to_load_from_cache(s.path, "model.safetensors")
-        if isinstance(path, str):
-            return Path(path).stat().st_size
-    except ImportError:
-        pass
-    return sum(p.numel() * p.element_size() for p in teacher.parameters())
+
+def _loss_step(s: RunState, model, source, idx, x, alpha: float, accum: int,
+               sync: bool) -> torch.Tensor:
+    """Student forward, kd_loss against the source's targets, backward of loss / accum.
+    Returns (total, kd, ce) / accum, detached. Gradients sync across processes when `sync`."""
+    acc, config = s.acc, s.config
+    targets = source.targets(idx, x) if source else None  # (b, T-1, V) logits or a TopK
+    with (contextlib.nullcontext() if sync else acc.no_sync(model)), acc.autocast():
+        logits = models.next_token_logits(model, x, s.vocab)  # (b, T-1, V)
+        total, parts = kd_loss(logits, targets, x[:, 1:], alpha=alpha,
+                               temperature=config.temperature, kind=config.loss,
+                               beta=config.beta)
+        acc.backward(total / accum)
+    return torch.stack([total.detach(), parts["kd"].detach(), parts["ce"].detach()]).float() \
+        / accum
 
 
-def _finish(config, acc, students, teacher, tokenizer, val_blocks, evals, run, tokens, started,
-            world, caches, prepared: Prepared, history) -> dict:
-    student = acc.unwrap_model(students["student"])
-    speed_batch = val_blocks[:8]
-    student_tps = evaluate.inference_speed(student, speed_batch)
-    if prepared.teacher_tokens_per_s is None:  # measured once per loaded teacher
-        prepared.teacher_tokens_per_s = evaluate.inference_speed(teacher, speed_batch)
-    teacher_tps = prepared.teacher_tokens_per_s
-    live = config.alpha > 0 and not caches
-    flops_token = throughput.flops_per_token(throughput.matmul_params(student),
-                                             throughput.matmul_params(teacher), live,
-                                             students=len(students))
-    train_tps = history[-1]["tokens_per_s"] if history else 0.0
-    student_bytes = sum(p.numel() * p.element_size() for p in student.parameters())
-    if run is not None:
-        save_student(student, tokenizer, run.student_dir, config, evals)
-        shutil.rmtree(run.checkpoint_dir, ignore_errors=True)  # finished: nothing to resume
-        student_bytes = models.size_on_disk(run.student_dir)
-        if "baseline" in students:
-            save_student(acc.unwrap_model(students["baseline"]), tokenizer, run.baseline_dir,
-                         config.replace(alpha=0.0), {"val_ppl": evals.get("baseline_val_ppl")})
-    t_loss, s_loss = evals["teacher_val_loss"], evals["val_loss"]
-    b_loss = evals.get("baseline_val_loss")
-    gap = b_loss - t_loss if b_loss is not None else None
-    summary = {
-        "teacher_ppl": evals["teacher_val_ppl"], "student_ppl": evals["val_ppl"],
-        "baseline_ppl": evals.get("baseline_val_ppl"),
-        "teacher_loss": t_loss, "student_loss": s_loss, "baseline_loss": b_loss,
-        "agreement": evals["agreement"], "kl": evals["kl"],
-        "retention_pct": 100 * evals["teacher_val_ppl"] / evals["val_ppl"],
-        "gap_closed_pct": 100 * (b_loss - s_loss) / gap if gap else None,
-        "speedup": student_tps / teacher_tps,
-        "student_tokens_per_s": student_tps, "teacher_tokens_per_s": teacher_tps,
-        "size_ratio": student_bytes / _teacher_bytes(config.teacher, teacher),
-        "student_params": sum(p.numel() for p in student.parameters()),
-        "teacher_params": sum(p.numel() for p in teacher.parameters()),
-        "steps": config.steps, "tokens": tokens, "wall_seconds": time.time() - started,
-        "processes": world, "precision": acc.mixed_precision,
-        "teacher_mode": "cached" if caches else "live",
-        "train_tokens_per_s": train_tps, "flops_per_token": flops_token,
-        "mfu": throughput.mfu(train_tps, flops_token, acc.mixed_precision),
-    }
-    if caches:
-        caches["train"].flush()
-        summary.update(caches["train"].report(config.batch_size))
-    if run is not None:
-        run.write_summary(summary)
-    return summary
+def _after_step(s: RunState, record: dict) -> None:
+    """Evaluate (and record the probes) when due, log the record, save a checkpoint when due."""
+    config, step = s.config, record["step"]
+    last = step == config.steps
+    if last or (config.eval_every and step % config.eval_every == 0):
+        if s.main:
+            s.evals = _evaluate(s)
+            record.update(s.evals)
+            if s.run is not None:  # the student's bars on fixed prompts, for the scrubber
+                probes.record(s.run, step, s.student(), s.teacher, s.tokenizer)
+        s.acc.wait_for_everyone()
+    if not s.main:
+        return
+    if s.run is not None:
+        s.run.log_metrics(record)
+    s.history.append(record)
+    s.emit({"type": "eval" if "val_loss" in record else "step", **record})
+    if s.run is not None and config.checkpoint_every and not last \
+            and step % config.checkpoint_every == 0:
+        _save_checkpoint(s)
+
+
+def _cancel(s: RunState) -> None:
+    """Keep the student as it is, and a checkpoint of where it got to; raise Cancelled."""
+    if s.main and s.run is not None:
+        save_student(s.student(), s.tokenizer, s.run.student_dir, s.config, {})
+        _save_checkpoint(s)
+    raise Cancelled("cancelled")
+
+
+def _save_checkpoint(s: RunState) -> None:
+    save_checkpoint(s.run.checkpoint_dir, s.acc, s.students, s.optimizers, s.step, s.tokens,
+                    s.train_s, time.time() - s.t0, s.evals, s.teacher_eval)
+
+
+def _evaluate(s: RunState) -> dict:
+    """Validation metrics; the teacher's own loss is computed once per run."""
+    out = s.source.compare(s.student(), s.val_blocks, vocab=s.vocab)
+    s.teacher_eval.setdefault("loss", out["teacher_loss"])
+    record = {"val_loss": out["student_loss"], "val_ppl": out["student_ppl"],
+              "teacher_val_loss": s.teacher_eval["loss"],
+              "teacher_val_ppl": math.exp(s.teacher_eval["loss"]),
+              "agreement": out["agreement"], "kl": out["kl"]}
+    if "baseline" in s.students:
+        base = evaluate.compare(s.student("baseline"), None, s.val_blocks, vocab=s.vocab)
+        record.update(baseline_val_loss=base["student_loss"], baseline_val_ppl=base["student_ppl"])
+    return record
 
 
 def resume_run(run: Run, on_event=None) -> RunResult:
@@ -446,18 +420,3 @@ def resume_run(run: Run, on_event=None) -> RunResult:
     return distill(config, on_event=on_event, run=run, resume=True)
 
 
-def save_student(model, tokenizer, folder: Path, config: DistillConfig, evals: dict) -> None:
-    """A normal Hugging Face folder (safetensors) with a generated model card."""
-    folder = Path(folder)
-    model.save_pretrained(folder, safe_serialization=True)
-    tokenizer.save_pretrained(folder)
-    ppl = evals.get("val_ppl")
-    (folder / "README.md").write_text("\n".join([
-        "# Student distilled with Distillation Playground", "",
-        f"Teacher `{config.teacher}`, student spec `{config.student}`, data `{config.dataset}`.",
-        f"alpha = {config.alpha}, temperature = {config.temperature}, loss `{config.loss}`, "
-        f"{config.steps} steps of {config.batch_size} x {config.seq_len} tokens, "
-        f"seed {config.seed}.", "",
-        f"Validation perplexity (nats-based): {ppl:.3f}" if ppl else "Validation perplexity: n/a",
-        "", "Load with `AutoModelForCausalLM.from_pretrained(folder)`; no project code needed.",
-        ""]))

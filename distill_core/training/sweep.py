@@ -9,8 +9,9 @@ A sweep is a plan file and ordinary runs:
 
 `plan` creates every cell's run as queued; `execute` trains them in order in this process (the
 teacher, tokenizer and data are loaded once, the teacher's outputs computed once into the cache
-and read back by every cell); `launch` does the same in a background process, for the app;
-`cells` reads each cell's state and final numbers back from the run store.
+and read back by every cell); the app starts `distill sweep --sweep-id` in a background process
+for that (distill_core.app.launch.launch_sweep); `cells` reads each cell's state and final
+numbers back from the run store.
 """
 
 from __future__ import annotations
@@ -19,16 +20,16 @@ import json
 import math
 import os
 import secrets
-import sys
 
 from distill_core.config import DistillConfig
 from distill_core.errors import InputError
-from distill_core.store.runs import (FINISHED_STATES, Run, _now, atomic_write_json,
-                               load_run, runs_root, validate_run_id)
+from distill_core.files import atomic_write_json
+from distill_core.store.runs import (FINISHED_STATES, Run, _now, load_run, runs_root,
+                                    validate_run_id)
 
 MAX_CELLS = 64
 
-__all__ = ["MAX_CELLS", "cells", "execute", "launch", "list_sweeps", "parse_values", "plan",
+__all__ = ["MAX_CELLS", "cells", "execute", "list_sweeps", "log_path", "parse_values", "plan",
            "run_sweep", "sweep_table"]
 
 
@@ -140,27 +141,9 @@ def run_sweep(base: DistillConfig, alphas, temperatures, root=None, on_event=Non
     return sweep_id, execute(sweep_id, root or base.runs_dir, on_event, prepared)
 
 
-def launch(base: DistillConfig, alphas, temperatures, root=None) -> str:
-    """Plan the sweep and train it in a background process (the app's way); returns its id.
-
-    The server's limits apply (steps per run; the same checks as a single run's Start). The
-    sweep's one process holds one slot of the run queue while it trains its cells in turn.
-    """
-    from distill_core.app.form import check_before_launch
-    from distill_core.store.jobs import spawn
-    from distill_core.policy import check_steps
-    from distill_core.store.limits import load_limits
-
-    root = runs_root(root or base.runs_dir)
-    check_steps(base.steps, load_limits(root))
-    check_before_launch(base.replace(runs_dir=str(root)))
-    sweep_id, runs = plan(base, alphas, temperatures, root)
-    cmd = [sys.executable, "-m", "distill_core.cli", "sweep", "--sweep-id", sweep_id,
-           "--runs-dir", str(root), "--quiet"]
-    pid = spawn(cmd, _folder(root) / f"{sweep_id}.log")
-    for run in runs:
-        run.set_status("queued", pid=pid)
-    return sweep_id
+def log_path(sweep_id: str, root=None):
+    """Where the process training a sweep in the background writes its output."""
+    return _folder(root) / f"{validate_run_id(sweep_id)}.log"
 
 
 def cells(sweep_id: str, root=None) -> list[dict]:

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from distill_core import models
 from distill_core.errors import InputError
 from distill_core.kd.losses import TopK, top_k_of_log_probs
 
@@ -92,15 +93,15 @@ class TeacherCache:
     @torch.inference_mode()
     def fill(self, teacher, blocks: torch.Tensor, idx: torch.Tensor, autocast=None,
              batch_size: int = 16, vocab: int | None = None) -> int:
-        """Run the teacher on blocks[idx] that are not cached yet and store them; returns how many."""
+        """Run the teacher on the blocks[idx] not cached yet and store them; returns how many."""
         todo = self.missing(idx).unique()
         device = next(teacher.parameters()).device
         for start in range(0, len(todo), batch_size):
             part = todo[start:start + batch_size]
             x = blocks[part].to(device)  # (b, T)
             with autocast() if autocast else torch.autocast("cpu", enabled=False):
-                logits = teacher(input_ids=x).logits[:, :-1]
-            log_p = torch.log_softmax(logits[..., :vocab or self.vocab].float(), -1)  # (b, L, V)
+                logits = models.next_token_logits(teacher, x, vocab or self.vocab)  # (b, L, V)
+            log_p = torch.log_softmax(logits.float(), -1)  # (b, L, V)
             t = top_k_of_log_probs(log_p, self.k)  # (b, L, k) entries
             nll = -log_p.gather(-1, x[:, 1:, None]).squeeze(-1)  # (b, L)
             rows = part.numpy()
@@ -213,8 +214,8 @@ def coverage(teacher, blocks: torch.Tensor, ks=(1, 4, 8, 16, 32, 64, 128),
     teacher.eval()
     sums, count = {k: 0.0 for k in ks}, 0
     for start in range(0, len(blocks), batch_size):
-        probs = torch.softmax(teacher(input_ids=blocks[start:start + batch_size])
-                              .logits[:, :-1].float(), -1)
+        logits = models.next_token_logits(teacher, blocks[start:start + batch_size])  # (b, L, V)
+        probs = torch.softmax(logits.float(), -1)
         top = probs.topk(max(ks), dim=-1).values.cumsum(-1)  # (b, L, max k)
         for k in ks:
             sums[k] += top[..., k - 1].sum().item()

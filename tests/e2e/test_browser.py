@@ -1,8 +1,10 @@
 """The app in a real browser: headless Chromium (Debian's) driven by Playwright against
 `streamlit run app.py` on a localhost port. Screenshots go to the test's tmp folder."""
 
+import contextlib
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -26,11 +28,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+@contextlib.contextmanager
+def _serve(runs: Path, **env):
+    """`streamlit run app.py` over the runs root `runs`; yields its URL."""
     port = _free_port()
-    runs = tmp_path_factory.mktemp("runs")
-    env = {**os.environ, "DISTILL_RUNS_DIR": str(runs), "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, "DISTILL_RUNS_DIR": str(runs), "HF_HUB_OFFLINE": "1", **env}
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py",
                              "--server.port", str(port), "--server.address", "127.0.0.1",
                              "--server.headless", "true"], cwd=ROOT, env=env,
@@ -46,9 +48,18 @@ def server(tmp_path_factory):
     else:
         proc.kill()
         pytest.fail("streamlit did not start")
-    yield url, runs
-    proc.terminate()
-    proc.wait(timeout=10)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    runs = tmp_path_factory.mktemp("runs")
+    with _serve(runs) as url:
+        yield url, runs
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +70,21 @@ def page(server):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield browser.new_page(viewport={"width": 1400, "height": 1000})
         browser.close()
+
+
+def _overlaps(a: dict, b: dict) -> bool:
+    return not (a["right"] <= b["left"] or b["right"] <= a["left"] or a["bottom"] <= b["top"]
+                or b["bottom"] <= a["top"])
+
+
+def _chart_boxes(chart) -> dict:
+    """Screen boxes of a drawn plotly chart's x tick labels, x axis title and legend entries."""
+    return chart.evaluate("""c => {
+        const box = e => { const r = e.getBoundingClientRect();
+                           return {left: r.left, top: r.top, right: r.right, bottom: r.bottom}; };
+        const all = s => [...c.querySelectorAll(s)].map(box);
+        return {ticks: all('.xtick text'), title: all('.g-xtitle text'),
+                legend: all('.legend .traces')}; }""")
 
 
 def _metric(page, label: str) -> str:
@@ -72,8 +98,11 @@ def test_soft_labels_by_direct_link_and_temperature_slider(server, page, tmp_pat
     page.goto(url + "/soft_labels")
     page.get_by_text("Teacher entropy").wait_for(timeout=60_000)
     assert page.get_by_text("Soft labels and temperature").is_visible()
-    sidebar = page.locator('[data-testid="stSidebarNav"]').inner_text()
+    nav = page.locator('[data-testid="stSidebarNav"]')
+    sidebar = nav.inner_text()
     assert "shared" not in sidebar.lower() and "Compare" in sidebar
+    # the pages' icons are Material Symbols (drawn by a font Streamlit ships), not emoji
+    assert nav.locator('[data-testid="stIconMaterial"]').count() == 9
     before = _metric(page, "Teacher entropy")
     slider = page.get_by_role("slider").first
     slider.focus()
@@ -161,6 +190,13 @@ def test_walk_the_lessons_first_two_steps(server, page, tmp_path):
         arg=top, timeout=30_000)
     assert page.get_by_label("Prompt", exact=True).input_value() == prompt
     assert "step=2" in page.url
+    chart = page.locator('[data-testid="stPlotlyChart"]').first  # hard label against soft label
+    chart.locator(".legend .traces").first.wait_for(timeout=30_000)
+    boxes = _chart_boxes(chart)
+    assert len(boxes["ticks"]) == 9 and boxes["title"] and len(boxes["legend"]) == 2
+    for tick in boxes["ticks"]:
+        assert not any(_overlaps(tick, other) for other in boxes["title"] + boxes["legend"])
+    assert not any(_overlaps(t, x) for t in boxes["title"] for x in boxes["legend"])
     page.screenshot(path=tmp_path / "lesson_step2.png", full_page=True)
 
 
@@ -177,3 +213,35 @@ def test_presenter_mode_from_a_link_enlarges_the_type(server, page):
     assert page.locator("input[type=checkbox]").first.is_checked()  # the sidebar toggle
     assert not page.get_by_text("KD part α·T²·D").count()  # advanced readouts hidden
     assert "present=1" in page.url
+
+
+def test_a_run_waiting_in_line_starts_when_the_slot_frees(page, tmp_path, monkeypatch):
+    """No reload: while the watched run waits, the page reruns, and app.py moves the queue on
+    once the process holding the only slot has died."""
+    from distill_core.config import DistillConfig
+    from distill_core.store import jobs
+    from distill_core.store.runs import Run
+
+    runs = tmp_path / "runs"
+    monkeypatch.setenv("DISTILL_MAX_CONCURRENT", "1")
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+    first = Run.create(runs, {"steps": 10})
+    first.set_status("running", pid=holder.pid)  # it holds the one slot
+    waiting = jobs.launch(DistillConfig(student="builtin:tiny", steps=2, batch_size=2, seq_len=32,
+                                        warmup=0, eval_every=0, eval_blocks=2, train_docs=100,
+                                        runs_dir=str(runs)), runs)
+    try:
+        with _serve(runs, DISTILL_MAX_CONCURRENT="1") as url:
+            page.goto(f"{url}/distill?run={waiting.id}")
+            page.get_by_text("queued, 1st in line").wait_for(timeout=60_000)
+            holder.kill()
+            holder.wait()
+            page.wait_for_function("() => !document.body.innerText.includes('1st in line')",
+                                   timeout=30_000)
+            assert jobs.pid_alive(waiting.status().get("pid"))  # its training process started
+            assert first.status()["state"] == "failed"
+    finally:
+        holder.kill()
+        for _, status in jobs.statuses(runs):
+            if jobs.pid_alive(status.get("pid")):
+                os.kill(status["pid"], signal.SIGKILL)

@@ -1,17 +1,16 @@
 """The Distill page on a shared server: runs wait in one queue, each shows its place in line,
 a session over its limit gets an error, and a slot freed by a crash goes to the next run."""
 
+import itertools
 import os
 import signal
 import sys
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from distill_core.store import jobs
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
 TINY = {"steps": 2, "seq_len": 32, "batch_size": 2, "warmup": 0, "eval_every": 0,
         "eval_blocks": 2, "train_docs": 100}
 
@@ -32,15 +31,18 @@ def root(tmp_path, monkeypatch):
             os.kill(status["pid"], signal.SIGKILL)
 
 
-def session() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60).run()
-    at.switch_page("pages/distill.py")
-    return at.run()
+@pytest.fixture
+def session(open_page):
+    """A new browser session on the Distill page."""
+    return lambda: open_page("distill")
+
+
+STARTS = itertools.count()  # each Start a new seed: identical settings would share one run
 
 
 def start(at: AppTest) -> AppTest:
     at.text_input(key="cfg_student").set_value("builtin:tiny")
-    for name, value in TINY.items():
+    for name, value in {**TINY, "seed": next(STARTS)}.items():
         at.get_by_key(f"cfg_{name}").set_value(value)
     return at.button(key="start").click().run()
 
@@ -49,7 +51,7 @@ def line(at: AppTest) -> str:
     return at.get("progress")[0].proto.text
 
 
-def test_queue_position_limits_and_a_freed_slot(root):
+def test_queue_position_limits_and_a_freed_slot(session, root):
     alice = start(session())
     assert not alice.exception and not alice.error
     first = alice.session_state["run"]
@@ -81,7 +83,7 @@ def test_queue_position_limits_and_a_freed_slot(root):
     assert jobs.queue_position(third, root) == 1
 
 
-def test_cancel_a_waiting_run_from_the_page(root):
+def test_cancel_a_waiting_run_from_the_page(session, root):
     at = start(session())
     start(at)
     waiting = at.session_state["run"]

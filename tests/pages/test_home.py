@@ -1,14 +1,8 @@
 """The Home page: the question, the path through the app, the built-in pair."""
 
-from pathlib import Path
 
-from streamlit.testing.v1 import AppTest
-
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
-
-
-def test_home_asks_the_question_and_links_the_path():
-    at = AppTest.from_file(APP, default_timeout=60).run()
+def test_home_asks_the_question_and_links_the_path(open_page):
+    at = open_page()
     assert not at.exception and not at.error
     assert "Can a student perform as well as its teacher?" in at.subheader[0].value
     assert "temperature" in at.markdown[0].value.lower()
@@ -18,8 +12,8 @@ def test_home_asks_the_question_and_links_the_path():
     assert links.index("soft_labels") < links.index("distill") < links.index("compare")
 
 
-def test_home_shows_the_builtin_pair_sizes():
-    at = AppTest.from_file(APP, default_timeout=60).run()
+def test_home_shows_the_builtin_pair_sizes(open_page):
+    at = open_page()
     values = {m.label: m.value for m in at.metric}
     teacher = values["Teacher parameters"]
     assert teacher.endswith(" M") and float(teacher.split()[0]) > 0

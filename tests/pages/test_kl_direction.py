@@ -1,24 +1,21 @@
 """The KL direction page: both fits drawn, numbers from toy_kl, sentences that follow them."""
 
 import json
-from pathlib import Path
 
-from streamlit.testing.v1 import AppTest
+import pytest
 
 from distill_core.kd import toy_kl
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
-
-def open_page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=90).run()
-    at.switch_page("pages/kl_direction.py").run()
+@pytest.fixture
+def page(open_page):
+    at = open_page("kl_direction")
     assert not at.exception and not at.error
     return at
 
 
-def test_forward_covers_and_reverse_seeks():
-    at = open_page()
+def test_forward_covers_and_reverse_seeks(page):
+    at = page
     demo = toy_kl.demo(5.0, 0.6, 1.0)
     values = [(m.label, m.value) for m in at.metric]
     assert values[:3] == [("Centre", f"{demo['forward']['mean']:.2f}"),
@@ -32,8 +29,8 @@ def test_forward_covers_and_reverse_seeks():
     assert "covers the peaks" in text and "sits on the right peak" in text
 
 
-def test_moving_the_start_moves_the_reverse_fit_to_the_other_peak():
-    at = open_page()
+def test_moving_the_start_moves_the_reverse_fit_to_the_other_peak(page):
+    at = page
     at.slider(key="start_mean").set_value(-1.0).run()
     centres = [m.value for m in at.metric if m.label == "Centre"]
     assert centres[1] == "-2.50"

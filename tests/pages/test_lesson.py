@@ -2,7 +2,6 @@
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -11,14 +10,10 @@ from distill_core.app import lesson
 from distill_core.models import describe, load_student, load_teacher
 from distill_core.store.runs import Run
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
-
 
 @pytest.fixture
-def page(tmp_path, monkeypatch) -> AppTest:
-    monkeypatch.setenv("DISTILL_RUNS_DIR", str(tmp_path / "runs"))
-    at = AppTest.from_file(APP, default_timeout=90).run()
-    at.switch_page("pages/lesson.py").run()
+def page(runs_dir, open_page) -> AppTest:
+    at = open_page("lesson")
     assert not at.exception and not at.error
     return at
 

@@ -1,26 +1,17 @@
 """The Pair page: facts, costs and the tokenizer verdict before anything trains; bad ids."""
 
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from distill_core import models
-
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
-
-
-def open_pair() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60).run()
-    return at.switch_page("pages/pair.py").run()
 
 
 def metrics(at: AppTest) -> dict:
     return {m.label: m.value for m in at.metric}
 
 
-def test_builtin_pair_shows_sizes_costs_and_verdict():
-    at = open_pair()
+def test_builtin_pair_shows_sizes_costs_and_verdict(open_page):
+    at = open_page("pair")
     assert not at.exception and not at.error
     shown = metrics(at)
     teacher, _ = models.load_teacher("builtin:teacher")
@@ -37,12 +28,12 @@ def test_builtin_pair_shows_sizes_costs_and_verdict():
                                                                           "builtin:half")
 
 
-def test_choosing_a_preset_becomes_the_sessions_student():
-    at = open_pair()
+def test_choosing_a_preset_becomes_the_sessions_student(open_page):
+    at = open_page("pair")
     at.selectbox(key="builtin_student").set_value("builtin:tiny").run()
     assert not at.exception and not at.error
     assert at.session_state["student"] == "builtin:tiny"
-    at.switch_page("pages/pair.py").run()  # coming back keeps the choice
+    at.switch_page("app_pages/pair.py").run()  # coming back keeps the choice
     assert at.selectbox(key="builtin_student").value == "builtin:tiny"
 
 
@@ -50,8 +41,8 @@ def test_choosing_a_preset_becomes_the_sessions_student():
     ("builtin:nope", "unknown built-in model"),
     ("nobody/no-such-model", "not in the local Hugging Face cache"),
     ("./no/such/folder", "no model folder")])
-def test_unknown_models_show_an_error(spec, words):
-    at = open_pair()
+def test_unknown_models_show_an_error(open_page, spec, words):
+    at = open_page("pair")
     at.radio(key="pair_source").set_value("any model").run()
     at.text_input(key="typed_teacher").set_value(spec).run()
     assert not at.exception
@@ -59,9 +50,9 @@ def test_unknown_models_show_an_error(spec, words):
     assert not at.metric  # nothing is estimated for a pair that does not load
 
 
-def test_incompatible_pair_shows_the_tokenizer_verdict(small_teacher_dir, monkeypatch):
+def test_incompatible_pair_shows_the_tokenizer_verdict(open_page, small_teacher_dir, monkeypatch):
     monkeypatch.setenv("DISTILL_MODEL_DIRS", str(small_teacher_dir))  # the app may read it
-    at = open_pair()
+    at = open_page("pair")
     at.radio(key="pair_source").set_value("any model").run()
     at.text_input(key="typed_student").set_value(str(small_teacher_dir)).run()
     assert not at.exception
@@ -69,10 +60,10 @@ def test_incompatible_pair_shows_the_tokenizer_verdict(small_teacher_dir, monkey
     assert at.session_state["student"] == "builtin:half"  # the failed pair is not kept
 
 
-def test_registry_pair_not_downloaded_shows_an_error_offline():
-    if models._cached(models.resolve("openai-community/gpt2")):
+def test_registry_pair_not_downloaded_shows_an_error_offline(open_page):
+    if models.model_folder(models.resolve("openai-community/gpt2")):
         pytest.skip("gpt2 is in the local Hugging Face cache")
-    at = open_pair()
+    at = open_page("pair")
     at.radio(key="pair_source").set_value("registry pairs").run()
     at.selectbox(key="registry_pair").set_value("gpt2").run()
     assert not at.exception

@@ -2,17 +2,13 @@
 
 import copy
 import json
-from pathlib import Path
 
 import pytest
 import torch
-from streamlit.testing.v1 import AppTest
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from distill_core.training import probes
 from distill_core.store.runs import Run
-
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
+from distill_core.training import probes
 
 
 @pytest.fixture(scope="module")
@@ -36,17 +32,9 @@ def run(tmp_path_factory, small_teacher_dir):
     return root, run
 
 
-def open_scrubber(monkeypatch, root, query=None) -> AppTest:
-    monkeypatch.setenv("DISTILL_RUNS_DIR", str(root))
-    at = AppTest.from_file(APP, default_timeout=60).run()
-    at.switch_page("pages/scrubber.py")
-    at.query_params.update(query or {})
-    return at.run()
-
-
-def test_the_slider_walks_the_recorded_steps(monkeypatch, run):
+def test_the_slider_walks_the_recorded_steps(open_page, run):
     root, r = run
-    at = open_scrubber(monkeypatch, root, {"run": r.id})
+    at = open_page("scrubber", {"run": r.id}, runs=root)
     assert not at.exception and not at.error
     assert at.selectbox(key="scrub_run").value == r.id
     assert at.select_slider(key="scrub_step").options == ["0", "10", "20"]
@@ -64,13 +52,13 @@ def test_the_slider_walks_the_recorded_steps(monkeypatch, run):
     assert f"{kls[2]:.3f} nats" in at.metric[0].value
 
 
-def test_an_unknown_run_in_the_link_is_one_error_line(monkeypatch, run):
+def test_an_unknown_run_in_the_link_is_one_error_line(open_page, run):
     root, _ = run
-    at = open_scrubber(monkeypatch, root, {"run": "no-such-run"})
+    at = open_page("scrubber", {"run": "no-such-run"}, runs=root)
     assert not at.exception
     assert "has no recorded probes" in at.error[0].value
 
 
-def test_no_probes_yet(monkeypatch, tmp_path):
-    at = open_scrubber(monkeypatch, tmp_path)
+def test_no_probes_yet(open_page, tmp_path):
+    at = open_page("scrubber", runs=tmp_path)
     assert not at.exception and "No run has recorded probes yet" in at.info[0].value

@@ -1,16 +1,12 @@
 """The Sweep page over a real (tiny) finished sweep, and a launch with bad input."""
 
 import json
-from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from distill_core.training import sweep
 from distill_core.config import DistillConfig
 from distill_core.store.runs import load_run
-
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
+from distill_core.training import sweep
 
 
 @pytest.fixture(scope="module")
@@ -24,17 +20,9 @@ def finished(tmp_path_factory, small_teacher_dir):
     return root, sweep_id, cells
 
 
-def open_sweep(monkeypatch, root, query=None) -> AppTest:
-    monkeypatch.setenv("DISTILL_RUNS_DIR", str(root))
-    at = AppTest.from_file(APP, default_timeout=60).run()
-    at.switch_page("pages/sweep.py")
-    at.query_params.update(query or {})
-    return at.run()
-
-
-def test_heatmap_of_a_finished_sweep_and_a_cells_curves(monkeypatch, finished):
+def test_heatmap_of_a_finished_sweep_and_a_cells_curves(open_page, finished):
     root, sweep_id, cells = finished
-    at = open_sweep(monkeypatch, root, {"sweep": sweep_id})
+    at = open_page("sweep", {"sweep": sweep_id}, runs=root)
     assert not at.exception and not at.error
     assert at.selectbox(key="sweep_id").value == sweep_id
     assert "4 of 4 cells done" in at.get("progress")[0].proto.text
@@ -53,8 +41,8 @@ def test_heatmap_of_a_finished_sweep_and_a_cells_curves(monkeypatch, finished):
         loss["y"] == [r["loss"] for r in load_run(pick, root).metrics()]
 
 
-def test_a_sweep_needs_an_alpha(monkeypatch, tmp_path):
-    at = open_sweep(monkeypatch, tmp_path)
+def test_a_sweep_needs_an_alpha(open_page, tmp_path):
+    at = open_page("sweep", runs=tmp_path)
     assert "No sweep yet" in at.info[0].value
     at.multiselect(key="sweep_alphas").set_value([])
     at.button(key="sweep_launch").click().run()

@@ -2,13 +2,13 @@
 
 import streamlit as st
 
+from app_pages._models import chosen_pair, student, teacher, tokenizer
+from app_pages._widgets import metrics
 from distill_core import InputError
+from distill_core.app import metric_rows
 from distill_core.config import DistillConfig
-from distill_core.models.estimate import model_facts, time_per_step, training_memory_mb
 from distill_core.models import BUILTIN_DIRS, PAIRS, PRESETS, require_compatible
-from pages._shared import use_app_navigation, chosen_pair, student, teacher, tokenizer
-
-use_app_navigation()
+from distill_core.models.estimate import model_facts, time_per_step, training_memory_mb
 
 st.title("Choose a teacher and a student")
 current = chosen_pair()
@@ -59,12 +59,7 @@ st.session_state["teacher"], st.session_state["student"] = t_spec.strip(), s_spe
 st.success(f"Tokenizers: {verdict.message}. The other pages now use this pair.")
 
 facts = {"Teacher": model_facts(t_spec, t_model), "Student": model_facts(s_spec, s_model)}
-for col, (role, f) in zip(st.columns(2), facts.items()):
-    col.metric(f"{role} parameters", f"{f['parameters']:,}")
-    disk = (f"{f['disk_mb']:.1f} MB on disk (safetensors)" if f["disk_mb"] is not None
-            else f"not saved yet ({f['size_mb']:.1f} MB in fp32)")
-    col.caption(f"{f['architecture']}: {f['layers']} layers, width {f['width']}, {f['heads']} "
-                f"heads; {disk}")
+metrics(metric_rows.model_facts(facts))
 
 s_facts = facts["Student"]
 memory = training_memory_mb(facts["Teacher"]["parameters"], s_facts["parameters"],

@@ -3,14 +3,15 @@ one teacher cache), a heatmap that fills in as they finish, and any cell's curve
 
 import streamlit as st
 
+from app_pages._models import chosen_pair
+from app_pages._navigation import link
+from app_pages._session import presenting
 from distill_core import InputError
-from distill_core.training import sweep
 from distill_core.app import viz
-from distill_core.config import DistillConfig
+from distill_core.app.launch import launch_sweep
+from distill_core.app.presets import short_run
 from distill_core.store.runs import load_run, runs_root
-from pages._shared import chosen_pair, presenting, use_app_navigation
-
-use_app_navigation()
+from distill_core.training import sweep
 
 ALPHAS, TEMPERATURES = (0.0, 0.25, 0.5, 0.75, 0.9, 1.0), (0.5, 1.0, 2.0, 4.0, 8.0, 20.0)
 
@@ -28,9 +29,8 @@ with st.form("sweep_form"), st.expander("New sweep", expanded=not sweep.list_swe
     launch = st.form_submit_button("Launch the sweep", type="primary", key="sweep_launch")
 if launch:
     try:
-        base = DistillConfig(teacher=t_spec, student=s_spec, steps=int(steps), eval_blocks=32,
-                             eval_every=max(1, int(steps) // 4), warmup=min(30, int(steps) // 5))
-        st.session_state["sweep_id"] = sweep.launch(base, sorted(alphas), sorted(temps),
+        base = short_run(int(steps), evals=4, teacher=t_spec, student=s_spec, eval_blocks=32)
+        st.session_state["sweep_id"] = launch_sweep(base, sorted(alphas), sorted(temps),
                                                     root=runs_root())
     except InputError as err:
         st.error(str(err))
@@ -68,9 +68,8 @@ def grid(sweep_id: str) -> None:  # reads the run store only; polls while cells 
                                              if r.get("teacher_val_ppl")), None)),
             key="cell_ppl")
     if not presenting():
-        st.page_link("pages/compare.py", label="Compare the finished cells", icon="📊",
-                     query_params={"runs": ",".join(c["run_id"] for c in cells
-                                                    if c["state"] == "done")})
+        link("compare", "Compare the finished cells", query_params={
+            "runs": ",".join(c["run_id"] for c in cells if c["state"] == "done")})
     if sweep.finished(cells) and st.session_state.get("sweep_polling"):
         st.session_state["sweep_polling"] = False
         st.rerun()  # once: redraw without polling

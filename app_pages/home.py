@@ -2,11 +2,10 @@
 
 import streamlit as st
 
+from app_pages._models import DEFAULT_STUDENT, DEFAULT_TEACHER, student, teacher
+from app_pages._navigation import link
 from distill_core import InputError
 from distill_core.models import describe
-from pages._shared import use_app_navigation, DEFAULT_STUDENT, DEFAULT_TEACHER, student, teacher
-
-use_app_navigation()
 
 st.title("Distillation Playground")
 st.subheader("Can a student perform as well as its teacher?")
@@ -22,16 +21,14 @@ st.markdown(
     "can see what T does to a distribution, train a student, and measure how close it gets."
 )
 
-st.page_link("pages/lesson.py", label="Teaching? Start the guided lesson: five steps, each "
-             "idea beside the widget that shows it", icon="🎓")
+link("lesson", "Teaching? Start the guided lesson: five steps, each idea beside the widget "
+     "that shows it")
 st.markdown("#### Three steps")
-st.page_link("pages/soft_labels.py", label="1. Explore soft labels: temperature and α on one "
-             "prediction", icon="🌡️")
-st.page_link("pages/distill.py", label="2. Distill a student from the teacher", icon="⚗️")
-st.page_link("pages/compare.py", label="3. Compare students with the teacher and a baseline",
-             icon="📊")
+link("soft_labels", "1. Explore soft labels: temperature and α on one prediction")
+link("distill", "2. Distill a student from the teacher")
+link("compare", "3. Compare students with the teacher and a baseline")
 st.caption("Want other models? Choose any teacher and student on the Pair page first.")
-st.page_link("pages/pair.py", label="Choose a pair", icon="🧑‍🏫")
+link("pair", "Choose a pair")
 
 st.markdown("#### The built-in pair")
 try:

@@ -3,12 +3,11 @@
 import pandas as pd
 import streamlit as st
 
+from app_pages._navigation import link
+from app_pages._session import keep_in_url, presenting, use_shared_state
 from distill_core import InputError
 from distill_core.app import exports, report, viz
 from distill_core.store.runs import compare, list_runs, load_run
-from pages._shared import keep_in_url, presenting, use_app_navigation, use_shared_state
-
-use_app_navigation()
 
 LATEST = 3  # finished runs selected when the URL names none
 
@@ -16,7 +15,7 @@ st.title("Compare runs")
 rows = list_runs()
 if not rows:
     st.info("No runs yet. Start one on the Distill page; it will appear here when it is done.")
-    st.page_link("pages/distill.py", label="Go to Distill", icon="⚗️")
+    link("distill", "Go to Distill")
     st.stop()
 
 states = {r["id"]: r["state"] for r in rows}
@@ -39,13 +38,9 @@ except InputError as err:
     st.error(str(err))
     st.stop()
 
-teachers = {f"teacher ({i})": s["teacher_ppl"] for i, s in summaries.items()
-            if s.get("teacher_ppl") is not None}
-if len({round(v, 6) for v in teachers.values()}) == 1:  # one teacher line when all runs agree
-    teachers = {"teacher": next(iter(teachers.values()))}
 st.plotly_chart(viz.learning_curves(metrics))
 left, right = st.columns(2)
-left.plotly_chart(viz.perplexity_curves(metrics, teachers))
+left.plotly_chart(viz.perplexity_curves(metrics, viz.teacher_lines(summaries)))
 right.plotly_chart(viz.agreement_curves(metrics))
 
 st.subheader("Final metrics")
@@ -74,30 +69,12 @@ if presenting():
     st.stop()
 st.subheader("Take a run away")
 run_id = st.selectbox("Run", picked, key="export_run")
-run, figures = load_run(run_id), {
-    "training loss": lambda: viz.learning_curves({run_id: metrics[run_id]}),
-    "validation perplexity": lambda: viz.perplexity_curves({run_id: metrics[run_id]},
-                                                           summaries[run_id].get("teacher_ppl")),
-    "agreement": lambda: viz.agreement_curves({run_id: metrics[run_id]})}
-files = {"config (JSON)": (lambda: exports.config_text(run, "json"), "config.json"),
-         "config (YAML)": (lambda: exports.config_text(run, "yaml"), "config.yaml"),
-         "metrics (CSV)": (lambda: exports.metrics_csv(run), "metrics.csv"),
-         "script to reproduce (.py)": (lambda: exports.reproduce_script(run),
-                                       f"reproduce_{run_id}.py"),
-         "student (zip of its Hugging Face folder)": (lambda: exports.student_zip(run),
-                                                      f"{run_id}-student.zip")}
-cols = st.columns(len(files))
-for n, (col, (label, (make, name))) in enumerate(zip(cols, files.items())):
-    try:  # text is made now (small); the zip only when clicked
-        data, why = (make if name.endswith(".zip") else make()), None
-        if name.endswith(".zip") and not run.student_dir.is_dir():
-            raise InputError(f"run {run_id} has no saved student yet")
-    except InputError as err:
-        data, why = b"", str(err)
-    col.download_button(label, data, file_name=name, key=f"export_{n}", on_click="ignore",
-                        disabled=why is not None, help=why)
-figure = st.selectbox("Figure", list(figures), key="export_figure")
+for n, (col, d) in enumerate(zip(st.columns(5), exports.run_downloads(load_run(run_id)))):
+    col.download_button(d.label, d.data, file_name=d.file_name, key=f"export_{n}",
+                        on_click="ignore", disabled=d.why_not is not None, help=d.why_not)
+figure = st.selectbox("Figure", viz.RUN_FIGURES, key="export_figure")
 for col, fmt in zip(st.columns(4)[:2], exports.FIGURE_FORMATS):
     col.download_button(f"{figure} ({fmt.upper()})", lambda fmt=fmt: exports.figure_image(
-        figures[figure](), fmt), file_name=f"{run_id}-{figure.replace(' ', '_')}.{fmt}",
-        key=f"export_{fmt}", on_click="ignore")
+        viz.run_figure(figure, run_id, metrics[run_id], summaries[run_id].get("teacher_ppl")),
+        fmt), file_name=f"{run_id}-{figure.replace(' ', '_')}.{fmt}", key=f"export_{fmt}",
+        on_click="ignore")

@@ -3,22 +3,20 @@ of a run (saved by distill_core.training.probes), against the teacher's. ?run=ID
 
 import streamlit as st
 
+from app_pages._navigation import link
 from distill_core import InputError
+from distill_core.app import picks, report, viz
+from distill_core.store.runs import load_run
 from distill_core.training import probes
-from distill_core.app import report, viz
-from distill_core.store.runs import list_runs, load_run
-from pages._shared import use_app_navigation
-
-use_app_navigation()
 
 st.title("Checkpoint scrubber")
 st.caption("At every evaluation a run saves the student's next-token probabilities on a few "
            "fixed prompts. Slide through the steps to watch them move towards the teacher's.")
-rows = [r for r in list_runs() if (load_run(r["id"]).path / probes.FILE).exists()]
+rows = picks.probed_runs()
 if not rows:
     st.info("No run has recorded probes yet. Runs started from now on record them at every "
             "evaluation: start one on the Distill page.")
-    st.page_link("pages/distill.py", label="Go to Distill", icon="⚗️")
+    link("distill", "Go to Distill")
     st.stop()
 ids = [r["id"] for r in rows]
 if (asked := st.query_params.get("run")) and asked not in ids:

@@ -3,16 +3,14 @@ distillation loss makes of it at weight α. Models run once per prompt; sliders 
 
 import streamlit as st
 
-from distill_core import InputError
-from distill_core.models import prompt_logits
-from distill_core.kd.explore import TEMPERATURES, readouts, soft_label_view
-from distill_core.app.presets import EXPLORER_KINDS, nearest_temperature
-from distill_core.store.runs import list_runs, load_run
+from app_pages._models import chosen_pair, student, teacher
+from app_pages._session import keep_in_url, presenting, use_shared_state
+from app_pages._widgets import metrics, preset_buttons
+from distill_core import InputError, models
+from distill_core.app import metric_rows, picks
+from distill_core.app.presets import EXPLORER_KINDS, FIT_TO_SLIDERS
 from distill_core.app.viz import kl_contributions, soft_label_bars
-from pages._shared import (chosen_pair, keep_in_url, preset_buttons, presenting, student, teacher,
-                           use_app_navigation, use_shared_state)
-
-use_app_navigation()
+from distill_core.kd.explore import TEMPERATURES, readouts, soft_label_view
 
 PROMPTS = ["Once upon a time there was a little", "One day, Lily went to the", "The sky was"]
 DIRECTIONS = {"forward_kl": "forward KL(teacher‖student)",
@@ -23,22 +21,19 @@ DIRECTIONS = {"forward_kl": "forward KL(teacher‖student)",
 def pair_logits(t_spec: str, s_spec: str, prompt: str):
     """Next-token logits (V,) of teacher and student: the only model calls on this page."""
     t_model, tok = teacher(t_spec)
-    return prompt_logits(t_model, tok, prompt), prompt_logits(student(s_spec, t_spec),
-                                                                       tok, prompt)
+    return (models.prompt_logits(t_model, tok, prompt),
+            models.prompt_logits(student(s_spec, t_spec), tok, prompt))
 
 
 st.title("Soft labels and temperature")
 use_shared_state({"prompt": "prompt", "temperature": "temperature", "alpha": "alpha",
                   "loss": "kl_direction"},  # a link's values, fitted to these widgets
-                 {"temperature": nearest_temperature, "alpha": lambda a: round(a * 20) / 20,
-                  "loss": lambda k: k if k in EXPLORER_KINDS else None})
+                 {**FIT_TO_SLIDERS, "loss": lambda k: k if k in EXPLORER_KINDS else None})
 for key, default in (("temperature", 1.0), ("alpha", 0.5), ("prompt", PROMPTS[0])):
     st.session_state.setdefault(key, default)
 t_spec, s_spec = chosen_pair()
-runs = [load_run(r["id"]) for r in list_runs() if r["state"] == "done" and r["teacher"] == t_spec]
-trained = {f"trained in run {run.id}": str(run.student_dir) for run in runs
-           if run.student_dir.is_dir()}
 if not presenting():
+    trained = picks.trained_students(t_spec)
     s_label = st.selectbox("Student", [f"{s_spec} (before distillation)", *trained],
                            key="student_choice")
     s_spec = trained.get(s_label, s_spec)
@@ -71,21 +66,7 @@ if s_spec.startswith("builtin:"):
     st.caption(f"The student is {s_spec} as made before any training, so its guesses are rough: "
                "distil one on the Distill page, then pick its run above.")
 
-cols = st.columns(4)
-cols[0].metric("Teacher entropy", f"{r['teacher_entropy']:.3f} nats")
-cols[1].metric("Teacher: effective choices", f"{r['teacher_choices']:,.1f}", help="exp(entropy)")
-cols[2].metric("Student entropy", f"{r['student_entropy']:.3f} nats")
-cols[3].metric("Student: effective choices", f"{r['student_choices']:,.1f}")
-cols[0].metric("Hard label", r["hard_label"], help="the teacher's top token, with probability 1: "
-               "what one-hot training uses. It is the same at every T.")
-cols[1].metric("Soft label on it", f"{r['hard_label_teacher_prob']:.3f}",
-               help="the teacher's probability for that token at T; the rest is spread out")
-cols[2].metric("KL(teacher‖student)", f"{r['kl_teacher_student']:.4f} nats")
-cols[3].metric("KL(student‖teacher)", f"{r['kl_student_teacher']:.4f} nats")
-if not presenting():  # the loss arithmetic is for the desk, not the projector
-    cols[0].metric("KD part α·T²·D", f"{r['kd_term']:.4f} nats")
-    cols[1].metric("CE part (1−α)·CE", f"{r['ce_term']:.4f} nats")
-    cols[2].metric("Loss total", f"{r['total']:.4f} nats")
+metrics(metric_rows.explorer(r, with_loss=not presenting()), columns=4)  # loss: not projected
 st.caption("The hard label is the same at every T (dividing logits by T keeps their order); "
            "only the soft label spreads out. D is the chosen divergence at T, CE the student's "
            "cross-entropy on the hard label; T² keeps the KD gradient about the same size as T "

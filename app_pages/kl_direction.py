@@ -3,12 +3,10 @@ side by side. The fits are computed by distill_core.kd.toy_kl with the training 
 
 import streamlit as st
 
+from app_pages._session import presenting
 from distill_core import InputError
-from distill_core.kd import toy_kl
 from distill_core.app import viz
-from pages._shared import presenting, use_app_navigation
-
-use_app_navigation()
+from distill_core.kd import toy_kl
 
 
 @st.cache_data(show_spinner="Fitting the student both ways…", max_entries=64)

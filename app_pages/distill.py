@@ -1,0 +1,76 @@
+"""Distill: set up a run, start it in the background, and watch it through its run directory."""
+
+import secrets
+
+import streamlit as st
+
+from app_pages._run_panel import run_panel, watch
+from app_pages._session import keep_in_url, presenting, use_shared_state
+from app_pages._widgets import preset_buttons
+from distill_core import InputError
+from distill_core.app import form, launch, report
+from distill_core.app.uploads import UPLOAD_SUFFIXES, upload_limit_mb
+from distill_core.data.corpora import BUILTIN_CORPORA
+from distill_core.store.runs import list_runs, runs_root
+
+SOURCES = ("built-in corpus", "uploaded file", "Hugging Face dataset")
+
+
+def widgets(fields, names, columns=2):
+    cols = st.columns(columns)
+    return {n: getattr(cols[i % columns], fields[n]["widget"])(**fields[n]["kwargs"])
+            for i, n in enumerate(names)}
+
+
+st.title("Distill")
+st.caption("Train a small student from a teacher. The run trains in its own process: leaving "
+           "this page or closing the tab does not stop it, and it is listed here until it ends.")
+session = st.session_state.setdefault("session_id", secrets.token_hex(8))  # for per-session limits
+if active := [r["id"] for r in list_runs() if r["state"] in report.ACTIVE_STATES]:
+    st.selectbox("Runs in progress", active, index=None, key="reattach", placeholder="watch one…",
+                 on_change=lambda: watch(st.session_state["reattach"]))
+panel = st.container()  # the watched run: filled in at the end, once a Start is handled
+
+st.subheader("New run")
+fields = form.form_fields({"teacher": st.session_state.get("teacher", "builtin:teacher"),
+                           "student": st.session_state.get("student", "builtin:half"),
+                           "dataset": ""})  # the built-in corpora have their own menu
+use_shared_state({"alpha": "cfg_alpha", "temperature": "cfg_temperature", "loss": "cfg_loss"})
+preset_buttons("distill")
+source = st.radio("Training text", SOURCES, horizontal=True, key="data_source")
+with st.form("distill"):
+    values = widgets(fields, form.GROUPS["models"])
+    upload = None
+    if source == SOURCES[0]:
+        values["dataset"] = st.selectbox("corpus", BUILTIN_CORPORA, key="corpus",
+                                         help=fields["dataset"]["kwargs"]["help"])
+        values |= widgets(fields, ["train_docs"])
+    elif source == SOURCES[1]:
+        upload = st.file_uploader("text file", [s[1:] for s in UPLOAD_SUFFIXES], key="upload",
+                                  max_upload_size=upload_limit_mb(),
+                                  help="UTF-8 text: .txt (documents separated by blank lines), "
+                                       ".jsonl or .csv (with a text column).")
+        values |= widgets(fields, ["text_column"])
+    else:
+        values |= widgets(fields, ["dataset", "dataset_config", "dataset_split", "text_column"])
+    for group in ("loss",) if presenting() else ("loss", "training", "evaluation"):
+        with st.expander(group.capitalize(), expanded=group == "loss"):
+            values |= widgets(fields, form.GROUPS[group], columns=3)
+    fresh = st.checkbox("Train afresh even if a run with these settings exists", key="fresh")
+    start = st.form_submit_button("Start", type="primary", key="start")
+st.caption(f"Runs are stored in {runs_root().resolve()}.")
+keep_in_url(**{k: values[k] for k in ("teacher", "student", "alpha", "temperature", "loss")})
+
+if start:
+    try:
+        if source == SOURCES[1] and upload is None:
+            raise InputError("choose a file to upload first")
+        run = launch.start_run(values, session, upload and (upload.name, upload.getvalue()), fresh)
+        st.session_state["attached"] = run.id if run.attached else None
+        watch(run.id)
+    except InputError as err:
+        st.error(str(err))
+
+if run_id := st.query_params.get("run") or st.session_state.get("run"):
+    with panel:
+        run_panel(run_id)

@@ -1,0 +1,115 @@
+"""What a finished run leaves: its students as Hugging Face folders with a model card, and the
+numbers of summary.json (perplexities, retention, speed, size, throughput; losses in nats)."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+from distill_core import models
+from distill_core.config import DistillConfig
+from distill_core.training import speed, throughput
+from distill_core.training.run_state import RunState
+
+
+def finish(s: RunState) -> dict:
+    """Measure speeds, save the students (the checkpoint goes: nothing is left to resume) and
+    write summary.json; returns the summary. Main process only."""
+    student = s.student()
+    speeds = speed_figures(s.prepared, student, s.val_blocks)
+    teacher_live = s.config.alpha > 0 and s.source.mode == "live"
+    flops_token = throughput.flops_per_token(throughput.matmul_params(student),
+                                             throughput.matmul_params(s.teacher), teacher_live,
+                                             students=len(s.students))
+    student_bytes = sum(p.numel() * p.element_size() for p in student.parameters())
+    if s.run is not None:
+        student_bytes = _save_students(s)
+    summary = {**_summary(s, student_bytes, flops_token), **speeds,
+               "precision_choice": s.precision_choice}
+    summary.update(s.source.report(s.config.batch_size))
+    if s.run is not None:
+        s.run.write_summary(summary)
+    return summary
+
+
+def _save_students(s: RunState) -> int:
+    """Save the student (and baseline) folders; returns the student's bytes on disk."""
+    save_student(s.student(), s.tokenizer, s.run.student_dir, s.config, s.evals)
+    shutil.rmtree(s.run.checkpoint_dir, ignore_errors=True)  # finished: nothing to resume
+    student_bytes = models.size_on_disk(s.run.student_dir)
+    if "baseline" in s.students:
+        save_student(s.student("baseline"), s.tokenizer, s.run.baseline_dir,
+                     s.config.replace(alpha=0.0), {"val_ppl": s.evals.get("baseline_val_ppl")})
+    return student_bytes
+
+
+def speed_figures(prepared, student, val_blocks) -> dict:
+    """What deployment buys, measured once per student shape and teacher (a sweep's cells share
+    it): forward speed-up timed interleaved on 8 validation blocks (speed.forward_speedup), and
+    ms per new token generating 64 tokens after a 64-token prompt at batch 1 with the KV cache."""
+    shape = tuple(models.describe(student)[k] for k in ("architecture", "layers", "width",
+                                                         "heads", "vocab_rows", "parameters"))
+    if shape not in prepared.speeds:
+        fwd = speed.forward_speedup(prepared.teacher, student, val_blocks[:8])
+        prompt = val_blocks[0, :64]
+        t_gen = speed.generation_latency(prepared.teacher, prompt, 64)
+        s_gen = speed.generation_latency(student, prompt, 64)
+        prepared.speeds[shape] = {
+            "speedup": fwd["speedup"], "speedup_spread": list(fwd["spread"]),
+            "speedup_repeats": fwd["repeats"],
+            "student_tokens_per_s": fwd["student_tokens_per_s"],
+            "teacher_tokens_per_s": fwd["teacher_tokens_per_s"],
+            "teacher_ms_per_token": t_gen["ms_per_token"],
+            "student_ms_per_token": s_gen["ms_per_token"],
+            "latency_speedup": t_gen["ms_per_token"] / s_gen["ms_per_token"]}
+    return prepared.speeds[shape]
+
+
+def _summary(s: RunState, student_bytes: int, flops_token: int) -> dict:
+    evals, student, precision = s.evals, s.student(), s.acc.mixed_precision
+    t_loss, s_loss = evals["teacher_val_loss"], evals["val_loss"]
+    b_loss = evals.get("baseline_val_loss")
+    gap = b_loss - t_loss if b_loss is not None else None
+    train_tps = s.history[-1]["tokens_per_s"] if s.history else 0.0
+    return {
+        "teacher_ppl": evals["teacher_val_ppl"], "student_ppl": evals["val_ppl"],
+        "baseline_ppl": evals.get("baseline_val_ppl"),
+        "teacher_loss": t_loss, "student_loss": s_loss, "baseline_loss": b_loss,
+        "agreement": evals["agreement"], "kl": evals["kl"],
+        "retention_pct": 100 * evals["teacher_val_ppl"] / evals["val_ppl"],
+        "gap_closed_pct": 100 * (b_loss - s_loss) / gap if gap else None,
+        "size_ratio": student_bytes / teacher_bytes(s.config.teacher, s.teacher),
+        "student_params": sum(p.numel() for p in student.parameters()),
+        "teacher_params": sum(p.numel() for p in s.teacher.parameters()),
+        "steps": s.config.steps, "tokens": s.tokens, "wall_seconds": time.time() - s.started,
+        "processes": s.acc.num_processes, "precision": precision,
+        "teacher_mode": s.source.mode,
+        "train_tokens_per_s": train_tps, "flops_per_token": flops_token,
+        "mfu": throughput.mfu(train_tps, flops_token, precision, device=s.acc.device),
+    }
+
+
+def teacher_bytes(spec: str, teacher) -> int:
+    """The teacher's safetensors bytes on disk (its folder, or its snapshot in the hub cache);
+    its parameters' bytes in memory when no folder is found."""
+    folder = models.model_folder(models.resolve(spec))
+    on_disk = models.size_on_disk(folder) if folder is not None else 0
+    return on_disk or sum(p.numel() * p.element_size() for p in teacher.parameters())
+
+
+def save_student(model, tokenizer, folder: Path, config: DistillConfig, evals: dict) -> None:
+    """A normal Hugging Face folder (safetensors) with a generated model card."""
+    folder = Path(folder)
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    ppl = evals.get("val_ppl")
+    (folder / "README.md").write_text("\n".join([
+        "# Student distilled with Distillation Playground", "",
+        f"Teacher `{config.teacher}`, student spec `{config.student}`, data `{config.dataset}`.",
+        f"alpha = {config.alpha}, temperature = {config.temperature}, loss `{config.loss}`, "
+        f"{config.steps} steps of {config.batch_size} x {config.seq_len} tokens, "
+        f"seed {config.seed}.", "",
+        f"Validation perplexity (nats-based): {ppl:.3f}" if ppl else "Validation perplexity: n/a",
+        "", "Load with `AutoModelForCausalLM.from_pretrained(folder)`; no project code needed.",
+        ""]))
