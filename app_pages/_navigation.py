@@ -14,8 +14,10 @@ PAGES = {  # file name in app_pages/ -> (title, icon); the first is the default 
     "kl_direction": ("KL direction", ":material/landscape:"),
     "distill": ("Distill", ":material/science:"),
     "scrubber": ("Scrubber", ":material/movie:"),
+    "disagreement": ("Disagreement", ":material/compare_arrows:"),
     "sweep": ("Sweep", ":material/grid_view:"),
     "compare": ("Compare", ":material/bar_chart:"),
+    "experiments": ("Experiments", ":material/labs:"),
 }
 
 

@@ -4,6 +4,7 @@ import secrets
 
 import streamlit as st
 
+from app_pages._recipes import recipe_menu
 from app_pages._run_panel import run_panel, watch
 from app_pages._session import keep_in_url, presenting, use_shared_state
 from app_pages._widgets import preset_buttons
@@ -32,6 +33,7 @@ if active := [r["id"] for r in list_runs() if r["state"] in report.ACTIVE_STATES
 panel = st.container()  # the watched run: filled in at the end, once a Start is handled
 
 st.subheader("New run")
+recipe_menu(SOURCES)  # fills the form below
 fields = form.form_fields({"teacher": st.session_state.get("teacher", "builtin:teacher"),
                            "student": st.session_state.get("student", "builtin:half"),
                            "dataset": ""})  # the built-in corpora have their own menu

@@ -2,13 +2,13 @@
 
 import streamlit as st
 
-from app_pages._models import chosen_pair, student, teacher, tokenizer
+from app_pages._costs import step_costs
+from app_pages._models import chosen_pair, fetched, student, teacher, tokenizer
 from app_pages._widgets import metrics
 from distill_core import InputError
 from distill_core.app import metric_rows
-from distill_core.config import DistillConfig
 from distill_core.models import BUILTIN_DIRS, PAIRS, PRESETS, require_compatible
-from distill_core.models.estimate import model_facts, time_per_step, training_memory_mb
+from distill_core.models.estimate import model_facts
 
 st.title("Choose a teacher and a student")
 current = chosen_pair()
@@ -36,15 +36,8 @@ else:
     s_spec = right.text_input("Student: a preset, a Hugging Face id or a local folder",
                               value=current[1], key="typed_student")
 
-config = DistillConfig()  # the batch a run uses unless told otherwise
-
-
-@st.cache_data(show_spinner="Timing a few training steps…", max_entries=16)
-def seconds_per_step(t_spec: str, s_spec: str, batch_size: int, seq_len: int) -> float:
-    return time_per_step(teacher(t_spec)[0], student(s_spec, t_spec),
-                         scale_to=(batch_size, seq_len))
-
-
+if not fetched(t_spec, s_spec):  # a pretrained model not on this machine yet
+    st.stop()
 try:
     t_model, t_tok = teacher(t_spec)
     s_model = student(s_spec, t_spec)
@@ -61,19 +54,4 @@ st.success(f"Tokenizers: {verdict.message}. The other pages now use this pair.")
 facts = {"Teacher": model_facts(t_spec, t_model), "Student": model_facts(s_spec, s_model)}
 metrics(metric_rows.model_facts(facts))
 
-s_facts = facts["Student"]
-memory = training_memory_mb(facts["Teacher"]["parameters"], s_facts["parameters"],
-                            config.batch_size, config.seq_len, verdict.vocab_size,
-                            s_facts["layers"], s_facts["width"], n_head=s_facts["heads"])
-seconds = seconds_per_step(t_spec.strip(), s_spec.strip(), config.batch_size, config.seq_len)
-st.markdown(f"#### One training step: {config.batch_size} × {config.seq_len} tokens, fp32")
-mem_col, time_col = st.columns(2)
-mem_col.metric("Training memory (estimate)", f"{memory['total']:,.0f} MB")
-mem_col.caption("teacher weights {teacher_weights:,.1f} MB + student weights, grads and 2 AdamW "
-                "moments {student_states:,.1f} MB + activations {activations:,.1f} MB + both "
-                "models' logits {logits:,.1f} MB; framework overhead on top.".format(**memory))
-time_col.metric("Time per step", f"{seconds:.2f} s")
-time_col.caption(f"Measured on this machine with a quick timing: teacher forward + student "
-                 f"forward and backward on 4 × 64 tokens, scaled to {config.batch_size} × "
-                 f"{config.seq_len}. About {seconds * config.steps / 60:.1f} min for "
-                 f"{config.steps} steps.")
+step_costs(t_spec.strip(), s_spec.strip(), facts, verdict.vocab_size)

@@ -3,35 +3,28 @@ distillation loss makes of it at weight α. Models run once per prompt; sliders 
 
 import streamlit as st
 
-from app_pages._models import chosen_pair, student, teacher
+from app_pages._distribution import distribution_chart, pair_logits, prompt_box, view_choice
+from app_pages._models import chosen_pair, fetched, teacher
 from app_pages._session import keep_in_url, presenting, use_shared_state
 from app_pages._widgets import metrics, preset_buttons
-from distill_core import InputError, models
+from distill_core import InputError
 from distill_core.app import metric_rows, picks
 from distill_core.app.presets import EXPLORER_KINDS, FIT_TO_SLIDERS
-from distill_core.app.viz import kl_contributions, soft_label_bars
+from distill_core.app.viz import kl_contributions
 from distill_core.kd.explore import TEMPERATURES, readouts, soft_label_view
 
-PROMPTS = ["Once upon a time there was a little", "One day, Lily went to the", "The sky was"]
 DIRECTIONS = {"forward_kl": "forward KL(teacher‖student)",
               "reverse_kl": "reverse KL(student‖teacher)"}
-
-
-@st.cache_data(show_spinner="Running both models on the prompt…", max_entries=64)
-def pair_logits(t_spec: str, s_spec: str, prompt: str):
-    """Next-token logits (V,) of teacher and student: the only model calls on this page."""
-    t_model, tok = teacher(t_spec)
-    return (models.prompt_logits(t_model, tok, prompt),
-            models.prompt_logits(student(s_spec, t_spec), tok, prompt))
-
 
 st.title("Soft labels and temperature")
 use_shared_state({"prompt": "prompt", "temperature": "temperature", "alpha": "alpha",
                   "loss": "kl_direction"},  # a link's values, fitted to these widgets
                  {**FIT_TO_SLIDERS, "loss": lambda k: k if k in EXPLORER_KINDS else None})
-for key, default in (("temperature", 1.0), ("alpha", 0.5), ("prompt", PROMPTS[0])):
+for key, default in (("temperature", 1.0), ("alpha", 0.5)):
     st.session_state.setdefault(key, default)
 t_spec, s_spec = chosen_pair()
+if not fetched(t_spec):  # a pretrained teacher not on this machine yet
+    st.stop()
 if not presenting():
     trained = picks.trained_students(t_spec)
     s_label = st.selectbox("Student", [f"{s_spec} (before distillation)", *trained],
@@ -39,9 +32,7 @@ if not presenting():
     s_spec = trained.get(s_label, s_spec)
 
 preset_buttons("soft_labels")
-st.selectbox("Example prompts", PROMPTS, key="example",
-             on_change=lambda: st.session_state.update(prompt=st.session_state["example"]))
-prompt = st.text_input("Prompt: the models predict the token that comes next", key="prompt")
+prompt = prompt_box(t_spec)
 left, right = st.columns(2)
 temperature = left.select_slider("Temperature T", TEMPERATURES, key="temperature",
                                  format_func=lambda t: f"{t:g}")
@@ -50,6 +41,7 @@ direction = st.radio("Divergence", list(DIRECTIONS), format_func=DIRECTIONS.get,
                      key="kl_direction")
 keep_in_url(teacher=t_spec, student=chosen_pair()[1], prompt=prompt, temperature=temperature,
             alpha=alpha, loss=direction)
+shown = view_choice(t_spec)
 
 try:
     t_logits, s_logits = pair_logits(t_spec, s_spec, prompt)
@@ -61,7 +53,7 @@ tok = teacher(t_spec)[1]
 view = soft_label_view(t_logits, s_logits, tok, temperature)
 r = readouts(t_logits, s_logits, temperature=temperature, alpha=alpha, kind=direction,
              tokenizer=tok)
-st.plotly_chart(soft_label_bars(view, title="Teacher vs student"), key="bars")
+distribution_chart(shown, view, t_logits, s_logits, temperature)
 if s_spec.startswith("builtin:"):
     st.caption(f"The student is {s_spec} as made before any training, so its guesses are rough: "
                "distil one on the Distill page, then pick its run above.")

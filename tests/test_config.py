@@ -91,8 +91,9 @@ def test_replace_returns_validated_copy():
     c = DistillConfig()
     d = c.replace(steps=10, warmup=5)
     assert (d.steps, d.warmup, c.steps) == (10, 5, 300)
-    with pytest.raises(InputError, match="warmup"):
-        c.replace(steps=10)  # warmup 30 > 10
+    assert c.replace(steps=10).warmup_steps == 1  # unset: 10 % of the steps
+    with pytest.raises(InputError, match="warmup must be between 0 and steps=10 .got 30."):
+        c.replace(warmup=30).replace(steps=10)  # an explicit warmup 30 > 10
     with pytest.raises(InputError, match="did you mean 'alpha'"):
         c.replace(alpah=0.1)
 
@@ -120,6 +121,11 @@ ACCEPTED = [
     dict(precision="auto"), dict(precision="fp32"), dict(precision="bf16"),
     dict(name="a"), dict(name="a" * 64), dict(name="Run_2.v1-b"),
     dict(baseline=True),
+    dict(warmup=None), dict(steps=20),  # unset warmup: 10 % of the steps, so any steps go
+    dict(on_policy=0.0), dict(on_policy=1.0), dict(on_policy=0.5, alpha=1.0),
+    dict(on_policy_temperature=0.1), dict(on_policy_prefix=1), dict(on_policy_prefix=127),
+    dict(on_policy_prefix=None), dict(report_to="tensorboard"), dict(report_to="none"),
+    dict(teacher_cache=True, on_policy_prefix=5),  # prefix alone is harmless
 ]
 
 
@@ -154,6 +160,14 @@ REFUSED = [
     ("name", dict(name="../x")), ("name", dict(name="/abs")), ("name", dict(name="a/b")),
     ("name", dict(name="a..b")), ("name", dict(name="-x")), ("name", dict(name="a" * 65)),
     ("teacher", dict(teacher="")), ("student", dict(student="   ")),
+    ("on_policy", dict(on_policy=-0.1)), ("on_policy", dict(on_policy=1.5)),
+    ("on_policy", dict(on_policy=0.5, teacher_cache=True)),
+    ("on_policy", dict(on_policy=0.5, alpha=0.0)),
+    ("on_policy_temperature", dict(on_policy_temperature=0)),
+    ("on_policy_prefix", dict(on_policy_prefix=0)),
+    ("on_policy_prefix", dict(on_policy_prefix=128)),
+    ("on_policy_prefix", dict(seq_len=16, on_policy_prefix=16)),
+    ("report_to", dict(report_to="tensorbored")),
 ]
 
 
@@ -167,6 +181,26 @@ def test_refused(field, kwargs):
 def test_jsd_beta_at_the_ends_explains_why(beta):
     msg = refused("beta", loss="jsd", beta=beta)
     assert "always zero" in msg and "forward_kl" in msg
+
+
+def test_warmup_is_ten_percent_of_the_steps_unless_set():
+    assert DistillConfig().warmup is None and DistillConfig().warmup_steps == 30  # 300 steps
+    assert [DistillConfig(steps=n).warmup_steps for n in (1, 4, 5, 20, 25, 1000)] == \
+        [0, 0, 1, 2, 3, 100]  # rounded half up
+    assert DistillConfig(steps=20, warmup=7).warmup_steps == 7
+    assert DistillConfig(warmup="").warmup is None  # an empty form box
+    assert DistillConfig.from_yaml(DistillConfig().to_yaml()).warmup is None
+
+
+def test_on_policy_defaults_and_why_it_is_refused():
+    c = DistillConfig()
+    assert (c.on_policy, c.on_policy_temperature, c.on_policy_prefix) == (0.0, 1.0, None)
+    assert c.on_policy_prefix_tokens == 64
+    assert c.replace(on_policy_prefix=5).on_policy_prefix_tokens == 5
+    assert "live teacher" in refused("on_policy", on_policy=0.5, teacher_cache=True)
+    assert "alpha above 0" in refused("on_policy", on_policy=0.5, alpha=0.0)
+    choices = {f["name"]: f["choices"] for f in c.fields_help()}["report_to"]
+    assert c.report_to == "none" and {"tensorboard", "wandb", "all"} <= set(choices)
 
 
 def test_messages_name_range_and_value():
@@ -236,8 +270,8 @@ def test_fields_help_covers_every_field():
     for f in info:
         assert f["help"].strip(), f["name"]
         assert f["default"] == defaults[f["name"]]
-        assert f["type"] in ("int", "float", "str", "bool", "str | None"), f
-        if f["type"] in ("int", "float"):
+        assert f["type"] in ("int", "float", "str", "bool", "str | None", "int | None"), f
+        if f["type"] in ("int", "float", "int | None"):
             assert f["range"], f["name"]
     by_name = {f["name"]: f for f in info}
     assert by_name["loss"]["choices"] == KINDS

@@ -153,6 +153,76 @@ def test_temperature_steps_are_evenly_spaced_on_a_log_scale():
     assert all(r == pytest.approx(10 ** 0.1, rel=0.05) for r in ratios)
 
 
+# --- mass_by_rank ------------------------------------------------------------------------------
+
+def test_rank_points_are_log_spaced_from_one_to_the_vocabulary():
+    ks = explore.rank_points(49_152, points=60)
+    assert ks[0] == 1 and ks[-1] == 49_152 and ks == sorted(set(ks)) and 40 <= len(ks) <= 61
+    ratios = [b / a for a, b in zip(ks[20:], ks[21:])]  # past the crowded small integers
+    assert max(ratios) / min(ratios) < 1.3
+    assert explore.rank_points(3) == [1, 2, 3] and explore.rank_points(1) == [1]
+    with pytest.raises(InputError):
+        explore.rank_points(0)
+
+
+def test_mass_by_rank_on_a_known_distribution():
+    logits = torch.log(torch.tensor([0.5, 0.25, 0.125, 0.125]))
+    view = explore.mass_by_rank(logits, logits.flip(0), 1.0, points=4)
+    assert view["k"] == [1, 2, 3, 4] and view["vocab"] == 4 and view["level"] == 0.9
+    assert view["teacher"]["mass"] == pytest.approx([0.5, 0.75, 0.875, 1.0])
+    assert view["teacher"]["log_prob"] == pytest.approx(
+        [math.log(p) for p in (0.5, 0.25, 0.125, 0.125)])
+    for key in ("mass", "log_prob"):  # each is ranked by its own probabilities
+        assert view["student"][key] == pytest.approx(view["teacher"][key])
+    assert view["teacher"]["k_level"] == 4  # the top 3 hold 0.875, short of 0.9
+    assert explore.mass_by_rank(logits, logits, 1.0, points=4)["teacher_t1"] == view["teacher"]
+
+
+@pytest.mark.parametrize("temperature", [0.5, 2.0, 8.0])
+def test_mass_curves_rise_to_one_and_log_probabilities_fall(logits, temperature):
+    view = explore.mass_by_rank(*logits, temperature)
+    for name in ("teacher_t1", "teacher", "student"):
+        mass, log_prob = view[name]["mass"], view[name]["log_prob"]
+        assert len(mass) == len(log_prob) == len(view["k"])
+        assert mass == sorted(mass) and mass[-1] == pytest.approx(1.0, abs=1e-9)
+        assert log_prob == sorted(log_prob, reverse=True)
+        assert 1 <= view[name]["k_level"] <= view["vocab"]
+
+
+def test_softening_spreads_the_mass_over_more_tokens(logits):
+    """Above T = 1 the top k hold less at every k, so more tokens are needed for 90 %; and the
+    log-probability drop from the first rank to the last shrinks T-fold (logits / T)."""
+    cold, hot = explore.mass_by_rank(*logits, 1.0), explore.mass_by_rank(*logits, 4.0)
+    assert cold["teacher_t1"] == cold["teacher"] == hot["teacher_t1"]
+    assert all(h <= c + 1e-9 for h, c in zip(hot["teacher"]["mass"], cold["teacher"]["mass"]))
+    assert hot["teacher"]["k_level"] > cold["teacher"]["k_level"]
+    drop = [v["teacher"]["log_prob"][0] - v["teacher"]["log_prob"][-1] for v in (cold, hot)]
+    assert drop[1] == pytest.approx(drop[0] / 4, rel=1e-6)
+
+
+def test_mass_by_rank_refuses_two_vocabularies():
+    with pytest.raises(InputError, match="different vocabularies"):
+        explore.mass_by_rank(torch.zeros(5), torch.zeros(6), 1.0)
+
+
+def test_rank_figures_draw_the_curves_on_a_log_axis(logits):
+    from distill_core.app.viz import log_prob_by_rank, top_k_mass_curves
+
+    view = explore.mass_by_rank(*logits, 2.0)
+    mass = top_k_mass_curves(view)
+    names = [trace.name for trace in mass.data]
+    assert [n.split(" (")[0] for n in names] == ["teacher at T = 1", "teacher at T = 2",
+                                                 "student at T = 2"]
+    assert f"({view['teacher']['k_level']:,} tokens hold 90%)" in names[1]
+    assert list(mass.data[1].y) == view["teacher"]["mass"] and list(mass.data[1].x) == view["k"]
+    assert mass.layout.xaxis.type == "log" and mass.layout.shapes[0].y0 == 0.9
+    ranks = log_prob_by_rank(view)
+    assert list(ranks.data[2].y) == view["student"]["log_prob"]
+    assert ranks.layout.xaxis.type == "log" and "nats" in ranks.layout.yaxis.title.text
+    at_one = top_k_mass_curves(explore.mass_by_rank(*logits, 1.0))
+    assert len(at_one.data) == 2  # at T = 1 the T = 1 line is the teacher's own
+
+
 # --- estimate ----------------------------------------------------------------------------------
 
 def test_training_memory_formula_on_round_numbers():

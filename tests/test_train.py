@@ -1,6 +1,7 @@
 """The distillation loop on small models built from a config (fp32, so results are exact)."""
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -358,3 +359,30 @@ def test_resume_refuses_a_checkpoint_missing_a_tensor(peaked_teacher_dir, tmp_pa
         resume_run(run)
     assert run.status()["state"] == "failed"
     assert "transformer.h.0.mlp.c_proj.weight" in run.status()["error"]
+
+
+# ---------------------------------------------------------------- trackers and warmup
+
+
+def test_report_to_tensorboard_logs_the_records_under_the_run(small_teacher_dir, tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    result = distill(_config(small_teacher_dir, tmp_path, steps=3, eval_every=2,
+                             report_to="tensorboard"))
+    folder = result.run.path / "trackers" / "distill-playground"
+    assert list(folder.glob("events.out.tfevents.*"))
+    events = EventAccumulator(str(folder)).Reload()
+    assert [e.step for e in events.Scalars("loss")] == [1, 2, 3]
+    assert events.Scalars("loss")[-1].value == pytest.approx(result.history[-1]["loss"])
+    assert [e.step for e in events.Scalars("val_ppl")] == [2, 3]
+    assert len(result.run.metrics()) == 3  # the run folder keeps them too
+
+
+def test_warmup_defaults_to_a_tenth_of_the_steps(small_teacher_dir, tmp_path):
+    result = distill(_config(small_teacher_dir, tmp_path, steps=20, warmup=None, lr=1e-3),
+                     store=False)
+    lrs = [r["lr"] for r in result.history]
+    cosine = 1e-3 * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi / 18)))
+    assert lrs[:4] == pytest.approx([5e-4, 1e-3, 1e-3, cosine])  # 2 warmup steps, then the
+    # cosine over the other 18

@@ -15,25 +15,34 @@ from distill_core.config import DistillConfig
 
 # Fields in the order the page shows them. The data fields are laid out by the page's data
 # source choice; runs_dir is not a widget: the app always uses its runs root, so the run list
-# and the Compare page find every run it starts.
+# and the Compare page find every run it starts. A config field listed nowhere here joins the
+# "training" group (see below), so a new field is on the form without an edit here.
 GROUPS = {
     "models": ("teacher", "student"),
     "data": ("dataset", "text_column", "dataset_config", "dataset_split", "train_docs"),
-    "loss": ("alpha", "temperature", "loss", "beta"),
+    "loss": ("alpha", "temperature", "loss", "beta", "on_policy", "on_policy_temperature",
+             "on_policy_prefix"),
     "training": ("steps", "batch_size", "grad_accum", "seq_len", "lr", "warmup",
                  "weight_decay", "grad_clip", "precision", "seed", "teacher_cache", "top_k"),
-    "evaluation": ("eval_every", "eval_blocks", "checkpoint_every", "baseline", "name"),
+    "evaluation": ("eval_every", "eval_blocks", "checkpoint_every", "baseline", "name",
+                   "report_to"),
 }
 NOT_IN_FORM = ("runs_dir",)
-SLIDERS = {"alpha": 0.05, "beta": 0.05, "weight_decay": 0.01}  # field: slider step
-NUMBER_STEPS = {"temperature": 0.5, "lr": 1e-4, "grad_clip": 0.5}
-NUMBER_FORMATS = {"lr": "%.1e", "temperature": "%.2f", "grad_clip": "%.2f"}
+_LISTED = {name for names in GROUPS.values() for name in names} | set(NOT_IN_FORM)
+GROUPS["training"] += tuple(f.name for f in dataclasses.fields(DistillConfig)
+                            if f.name not in _LISTED)
+SLIDERS = {"alpha": 0.05, "beta": 0.05, "weight_decay": 0.01, "on_policy": 0.05}  # field: step
+NUMBER_STEPS = {"temperature": 0.5, "lr": 1e-4, "grad_clip": 0.5, "on_policy_temperature": 0.1}
+NUMBER_FORMATS = {"lr": "%.1e", "temperature": "%.2f", "grad_clip": "%.2f",
+                  "on_policy_temperature": "%.2f"}
 LABELS = {"alpha": "alpha (α)", "temperature": "temperature (T)", "beta": "beta (β)",
           "lr": "learning rate", "seq_len": "sequence length (tokens)",
           "dataset": "Hugging Face dataset id", "train_docs": "training stories",
           "dataset_config": "dataset config",
           "dataset_split": "split", "grad_accum": "gradient accumulation",
-          "grad_clip": "gradient clipping", "name": "run name (optional)"}
+          "grad_clip": "gradient clipping", "name": "run name (optional)",
+          "on_policy": "on-policy fraction (λ)", "on_policy_temperature": "sampling temperature",
+          "on_policy_prefix": "on-policy prefix (tokens)", "report_to": "also report to"}
 SMALLEST_ABOVE_ZERO = 0.01  # the lowest temperature the number box offers (the range is open)
 
 
@@ -68,8 +77,11 @@ def form_fields(defaults: dict | None = None) -> dict[str, dict]:
             cast = int if kind == "int" else float
             low = meta["low"]
             if meta["above"]:
-                low = SMALLEST_ABOVE_ZERO if f.name == "temperature" else None
-            kwargs.update(value=cast(default), step=cast(NUMBER_STEPS.get(f.name, 1)),
+                low = SMALLEST_ABOVE_ZERO if f.name.endswith("temperature") else None
+            if default is None:  # an optional number: empty means its automatic value
+                kwargs["placeholder"] = "automatic"
+            kwargs.update(value=None if default is None else cast(default),
+                          step=cast(NUMBER_STEPS.get(f.name, 1)),
                           min_value=None if low is None else cast(low),
                           max_value=None if meta["high"] is None else cast(meta["high"]))
             if f.name in NUMBER_FORMATS:

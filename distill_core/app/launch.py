@@ -5,11 +5,13 @@ only show up after a background run has started and failed: a model spec that is
 model folder that does not exist, a hub model that is not downloaded while offline, a missing
 data file, a sequence longer than the teacher's context, models over this server's parameter
 limit or a run too large for the free memory (estimated from the models' files, nothing loaded).
-It also refuses paths outside the folders the app shares (app_paths): it is the app's check.
+It also refuses paths outside the folders the app shares (app_paths), and a pretrained model
+not fetched yet (the app fetches it on request, with its progress shown): it is the app's check.
 
 `start_run(values, session)` is the Distill form's Start: the settings (and an uploaded file)
 become a config, checked, then queued. `launch_sweep(base, alphas, temperatures)` makes the
-same checks, plans the sweep (training.sweep) and trains it in one background process. No
+same checks, plans the sweep (training.sweep) and trains it in one background process;
+`launch_experiment(name)` does the same for one of the experiments (training.experiments). No
 Streamlit here.
 """
 
@@ -32,9 +34,9 @@ from distill_core.policy import Limits, check_model_params, check_steps
 from distill_core.store import jobs
 from distill_core.store.limits import load_limits
 from distill_core.store.runs import Run, runs_root
-from distill_core.training import sweep
+from distill_core.training import experiments, sweep
 
-__all__ = ["check_before_launch", "launch_sweep", "start_run"]
+__all__ = ["check_before_launch", "launch_experiment", "launch_sweep", "start_run"]
 
 
 def check_before_launch(config: DistillConfig, limits: Limits | None = None) -> None:
@@ -89,6 +91,29 @@ def launch_sweep(base: DistillConfig, alphas, temperatures, root=None) -> str:
     for run in runs:
         run.set_status("queued", pid=pid)
     return sweep_id
+
+
+def launch_experiment(name: str, size: str = "default", root=None) -> Path:
+    """Start experiment `name` (training.experiments) in a background process, `distill
+    experiment NAME --out DIR`, and return its result folder. One experiment at a time per runs
+    root: each is many runs, and a second beside it would slow both down."""
+    root = runs_root(root)
+    experiments.get(name)
+    if size not in experiments.SIZES:
+        raise InputError(f"no size {size!r}; choose one of: {', '.join(experiments.SIZES)}")
+    for folder in experiments.list_results(root):
+        if experiments.load_result(folder)["status"]["state"] in ("queued", "running"):
+            raise InputError(f"experiment {folder.name} is still running; start the next one "
+                             "when it is done")
+    folder = experiments.new_folder(name, root)
+    folder.mkdir(parents=True)
+    experiments.write_status(folder, "queued", pid=None)
+    cmd = [sys.executable, "-m", "distill_core.cli", "experiment", name, "--size", size,
+           "--out", str(folder), "--runs-dir", str(root)]
+    pid = jobs.spawn(cmd, folder / "log.txt", jobs.training_env(load_limits(root)))
+    if experiments.load_result(folder)["status"]["state"] == "queued":  # not yet "running"
+        experiments.write_status(folder, "queued", pid=pid)
+    return folder
 
 
 def _check_memory(config: DistillConfig, teacher: models.Spec, student: models.Spec,
@@ -162,6 +187,9 @@ def _check_model(spec: str, role: str) -> models.Spec:
             models.refuse_pickles(Path(resolved.path))  # safetensors only
     except InputError as err:
         raise InputError(f"{role}: {err}") from None
+    if resolved.kind == "pretrained" and models.model_folder(resolved) is None:
+        raise InputError(f"{role}: {spec.strip()} is not on this machine yet: fetch it first "
+                         f"(the Pair page offers it, or run `distill fetch {spec.strip()}`)")
     if resolved.kind != "hub" or models.model_folder(resolved):  # in the local cache
         return resolved
     if models.hub_offline():
@@ -173,8 +201,13 @@ def _check_model(spec: str, role: str) -> models.Spec:
 
 
 def _check_tokenizers(teacher: models.Spec, student: models.Spec) -> None:
-    """Both models must share one vocabulary (a preset student has its teacher's tokenizer)."""
+    """Both models must share one vocabulary (a preset student has its teacher's tokenizer).
+    Never fetches: a pretrained model not fetched yet was refused by `_check_model` (a fetch here
+    would hold the page for a minute with nothing shown); should one get here, the run itself
+    checks the tokenizers once it has the model."""
     if student.kind == "preset" or teacher.name == student.name:
+        return
+    if any(s.kind == "pretrained" and models.model_folder(s) is None for s in (teacher, student)):
         return
     models.require_compatible(models.load_tokenizer(teacher), models.load_tokenizer(student))
 

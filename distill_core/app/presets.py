@@ -5,6 +5,8 @@ set before. `widget_values(name, page)` turns a preset into the values of one pa
 (the Soft labels explorer and the Distill form use different keys and controls); pages set
 those session-state keys in a button's on_click callback, before the widgets draw.
 
+`example_prompts(teacher)` are the Soft labels explorer's examples for the chosen teacher.
+`recipe_form_values(name)` puts the Distill form on a named recipe (training.recipes).
 `short_run(steps, …)` is the shape of the short runs the lesson and the Sweep page start: a
 few evaluations, a short warm-up. No Streamlit here.
 """
@@ -14,12 +16,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from distill_core.app import form
 from distill_core.config import DistillConfig
+from distill_core.data.corpora import BUILTIN_CORPORA
 from distill_core.errors import InputError
 from distill_core.kd.explore import TEMPERATURES
+from distill_core.training.recipes import load_recipe
 
-__all__ = ["FIT_TO_SLIDERS", "PRESETS", "Preset", "get", "nearest_alpha", "nearest_temperature",
-           "short_run", "widget_values"]
+__all__ = ["ENGLISH_PROMPTS", "FIT_TO_SLIDERS", "PRESETS", "Preset", "STORY_PROMPTS",
+           "example_prompts", "get", "nearest_alpha", "nearest_temperature",
+           "recipe_form_values", "short_run", "widget_values"]
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,40 @@ def widget_values(name: str, page: str) -> dict:
     else:
         values = {"alpha": preset.alpha, "temperature": preset.temperature, "loss": preset.loss}
     return {keys[field]: value for field, value in values.items()}
+
+
+# The explorer's example prompts. The built-in teacher only ever read tinytales stories; a real
+# pretrained teacher knows facts, grammar, code and lists, where its soft labels say the most.
+# smollm2-135m's top next tokens at T = 1 (measured 2026-12-02):
+STORY_PROMPTS = ("Once upon a time there was a little", "One day, Lily went to the",
+                 "The sky was")
+ENGLISH_PROMPTS = ("The capital of France is",  # a fact: Paris .77, the .07, London .01
+                   "She has lived here since",  # grammar: the .44, she .11, her .05
+                   "def fibonacci(n):\n    if n",  # code: == .45, <= .30, < .21
+                   "Monday, Tuesday, Wednesday,")  # a list: and .51, Friday .24, Thursday .19
+
+
+def example_prompts(teacher: str) -> tuple[str, ...]:
+    """The explorer's examples for `teacher`: stories for the built-in teachers, English for
+    any other (a pretrained model, a hub id, a folder)."""
+    return STORY_PROMPTS if teacher.strip().startswith("builtin:") else ENGLISH_PROMPTS
+
+
+def recipe_form_values(name: str) -> dict:
+    """{session-state key: value} that put the Distill form on recipe `name`: every field the
+    form shows (the recipe's value, else DistillConfig's default) under its cfg_<field> key, and
+    "corpus" when the recipe trains on a built-in corpus (the form's dataset box is then empty).
+    """
+    config = load_recipe(name)
+    values = {}
+    for field, spec in form.form_fields().items():
+        value = getattr(config, field)
+        if spec["widget"] == "text_input":
+            value = "" if value is None else str(value)
+        values[spec["kwargs"]["key"]] = value
+    if config.dataset in BUILTIN_CORPORA:
+        values.update(corpus=config.dataset, cfg_dataset="")
+    return values
 
 
 def short_run(steps: int, evals: int = 3, **fields) -> DistillConfig:

@@ -75,6 +75,43 @@ def kl_contributions(view: dict, kind: str = "forward_kl") -> go.Figure:
                         f"{view['temperature']:g}", "next token", "contribution (nats)")
 
 
+def _rank_lines(view: dict) -> list[tuple[str, str, str, dict]]:
+    """(name, colour, dash, series) for a `mass_by_rank` view: the teacher at T = 1 (left out
+    when T is 1), the teacher at T and the student at T."""
+    t = view["temperature"]
+    lines = [("teacher at T = 1", TEACHER_COLOR, "dot", view["teacher_t1"])] if t != 1 else []
+    return lines + [(f"teacher at T = {t:g}", TEACHER_COLOR, "solid", view["teacher"]),
+                    (f"student at T = {t:g}", student_color(0), "solid", view["student"])]
+
+
+def top_k_mass_curves(view: dict) -> go.Figure:
+    """How much probability the k most likely tokens hold as k grows (log-scaled k, 1 … V), for
+    the teacher at T = 1 against the teacher and the student at the chosen T: the view of what
+    T does that still works at a 49,152-token vocabulary. `view` is `explore.mass_by_rank`."""
+    fig = go.Figure()
+    for name, color, dash, series in _rank_lines(view):
+        _curve(fig, view["k"], series["mass"], f"{name} ({series['k_level']:,} tokens hold "
+               f"{view['level']:.0%})", color, dash, "top %{x:,}: %{y:.3f}", name)
+    fig.add_hline(y=view["level"], line={"color": BASELINE_COLOR, "dash": "dash", "width": 1})
+    fig.update_xaxes(type="log")
+    fig.update_yaxes(range=[0, 1.02])
+    return _layout(fig, f"Probability held by the top k of {view['vocab']:,} tokens, at T = "
+                        f"{view['temperature']:g}", "k most likely tokens (log scale)",
+                   "probability they hold")
+
+
+def log_prob_by_rank(view: dict) -> go.Figure:
+    """The k-th most likely token's log-probability (nats) against its rank k (log scale): T
+    divides the logits, so the curve's drop from rank 1 to the last rank shrinks T-fold."""
+    fig = go.Figure()
+    for name, color, dash, series in _rank_lines(view):
+        _curve(fig, view["k"], series["log_prob"], name, color, dash,
+               "rank %{x:,}: %{y:.2f} nats", name)
+    fig.update_xaxes(type="log")
+    return _layout(fig, f"Log-probability by rank, at T = {view['temperature']:g}",
+                   "rank (log scale)", "log-probability (nats)")
+
+
 # --- runs -------------------------------------------------------------------------------------
 
 # Loss parts as the training loop logs them: (metrics key, legend label, line dash).

@@ -5,7 +5,13 @@ once per (model, prompt) and each slider move only redoes this cheap math:
 
     logits = models.prompt_logits(model, tokenizer, prompt)       # (V,), once
     view = soft_label_view(teacher_logits, student_logits, tokenizer, T)   # top-k bars
+    ranks = mass_by_rank(teacher_logits, student_logits, T)   # whole-vocabulary curves
     numbers = readouts(teacher_logits, student_logits, temperature=T, alpha=α)
+
+The bars show a handful of tokens, which is all of a tiny model's distribution but not of a real
+one's: over a 49,152-token vocabulary most of the mass at T = 2 is in the "everything else" bar.
+`mass_by_rank` sorts every token by probability and reads the curves at log-spaced ranks, so
+what T does to the whole distribution stays visible at any vocabulary size.
 
 All quantities are in nats. The math itself lives in `losses` (soften, entropy, divergence,
 kd_loss); this module only arranges it for one position.
@@ -21,8 +27,8 @@ import torch.nn.functional as F
 from distill_core.errors import InputError
 from distill_core.kd.losses import divergence, entropy, kd_loss, soften
 
-__all__ = ["TEMPERATURES", "readouts", "soft_label_view",
-           "visible"]
+__all__ = ["MASS_LEVEL", "TEMPERATURES", "mass_by_rank", "rank_points", "readouts",
+           "soft_label_view", "visible"]
 
 # 0.1 to 20, ten steps per factor of 10 (evenly spaced on a log scale), 2 significant figures:
 # 0.1, 0.13, 0.16, 0.2, 0.25, … 1, 1.3, 1.6, 2, 2.5, 3.2, 4, 5, 6.3, 7.9, 10, 13, 16, 20.
@@ -116,3 +122,46 @@ def readouts(teacher_logits: torch.Tensor, student_logits: torch.Tensor, *, temp
     if tokenizer is not None:
         out["hard_label"] = visible(tokenizer.decode([hard]))
     return out
+
+
+MASS_LEVEL = 0.9  # mass_by_rank reports how many tokens hold this much of the probability
+
+
+def rank_points(vocab: int, points: int = 60) -> list[int]:
+    """About `points` ranks from 1 to `vocab`, evenly spaced on a log scale, each once."""
+    if vocab < 1:
+        raise InputError("an empty vocabulary has no ranks")
+    raw = torch.logspace(0, math.log10(vocab), max(2, points), dtype=torch.float64)
+    return sorted({1, vocab, *raw.round().long().clamp(1, vocab).tolist()})
+
+
+def _by_rank(logits: torch.Tensor, temperature: float, ranks: list[int]) -> dict:
+    """One distribution at T, its tokens sorted most likely first, read at `ranks` (1-based)."""
+    log_p = F.log_softmax(logits.double() / temperature, dim=-1)  # (V,) float64: sums stay exact
+    log_p = torch.sort(log_p, descending=True).values
+    mass = log_p.exp().cumsum(-1)  # (V,) mass of the top k at index k - 1
+    at = torch.tensor(ranks) - 1
+    level = int(torch.searchsorted(mass, torch.tensor([MASS_LEVEL], dtype=mass.dtype))) + 1
+    return {"mass": mass[at].clamp(max=1.0).tolist(), "log_prob": log_p[at].tolist(),
+            "k_level": min(level, log_p.shape[-1])}
+
+
+def mass_by_rank(teacher_logits: torch.Tensor, student_logits: torch.Tensor,
+                 temperature: float, points: int = 60) -> dict:
+    """The whole next-token distribution by rank, for the teacher at T = 1, the teacher at T and
+    the student at T (each ranked by its own probabilities).
+
+    Keys: temperature, vocab, level (MASS_LEVEL), k (log-spaced ranks 1 … V), and for each of
+    "teacher_t1", "teacher", "student" a dict of mass (the probability the k most likely
+    tokens hold, rising to 1 at k = V), log_prob (the k-th most likely token's log-probability,
+    nats) and k_level (how many tokens it takes to hold `level` of the mass).
+    """
+    if teacher_logits.shape != student_logits.shape:
+        raise InputError(f"teacher and student give different vocabularies "
+                         f"({teacher_logits.shape[-1]:,} vs {student_logits.shape[-1]:,} tokens)")
+    vocab = teacher_logits.shape[-1]
+    k = rank_points(vocab, points)
+    return {"temperature": float(temperature), "vocab": vocab, "level": MASS_LEVEL, "k": k,
+            "teacher_t1": _by_rank(teacher_logits, 1.0, k),
+            "teacher": _by_rank(teacher_logits, temperature, k),
+            "student": _by_rank(student_logits, temperature, k)}

@@ -143,7 +143,8 @@ def next_token_logits(model, input_ids: torch.Tensor, vocab: int | None = None) 
 
 
 def prompt_logits(model, tokenizer, prompt: str) -> torch.Tensor:
-    """Logits (V,) float32 for the token after `prompt`, over the tokenizer's real tokens.
+    """Logits (V,) float32 on the CPU for the token after `prompt`, over the tokenizer's real
+    tokens (the model runs in eval mode under inference_mode, then gets its mode back).
 
     Embedding rows past the tokenizer's vocabulary (padding to a round number) are dropped, so
     two models that share a tokenizer give logits of the same length.
@@ -161,8 +162,8 @@ def prompt_logits(model, tokenizer, prompt: str) -> torch.Tensor:
     model.eval()
     try:
         with torch.inference_mode():
-            logits = model(input_ids=ids).logits[0, -1]  # (V_rows,)
+            logits = model(input_ids=ids.to(next(model.parameters()).device)).logits[0, -1]
     finally:
         model.train(was_training)
     vocab = min(len(tokenizer), logits.shape[-1])
-    return logits[:vocab].float().clone()  # a normal tensor again, outside inference mode
+    return logits[:vocab].float().cpu().clone()  # a normal CPU tensor, outside inference mode

@@ -2,8 +2,9 @@
 
 A model spec is one string:
 - `builtin:teacher` (the shipped tinytales GPT-2) or `builtin:teacher-early` (its early snapshot);
-- `builtin:tiny`, `builtin:small`, `builtin:half`: student presets made from the built-in
-  teacher's config (`half` keeps the width and copies alternating teacher layers);
+- `builtin:tiny`, `builtin:small`, `builtin:half`, `builtin:half-ends`: student presets made
+  from the teacher's config (`half` keeps the width and copies alternating teacher layers;
+  `half-ends` copies the teacher's first layers and its last ones, dropping a block between);
 - a pretrained model we fetch and convert on first use (`smollm2-135m`, see pretrained.py): a
   folder in the models cache once converted;
 - a local directory holding a Hugging Face model folder;
@@ -25,12 +26,16 @@ from distill_core.paths import looks_like_path
 ASSETS = Path(os.environ.get("DISTILL_ASSETS", Path(__file__).resolve().parents[2] / "assets"))
 BUILTIN_DIRS = {"teacher": "builtin/teacher", "teacher-early": "builtin/teacher-early"}
 
-# Student presets: shape relative to the built-in teacher. init "teacher_layers" copies
-# alternating teacher layers (DistilBERT's recipe), which needs the teacher's width.
+# Student presets: shape relative to the teacher. init "teacher_layers" copies alternating
+# teacher layers (DistilBERT's recipe), "teacher_ends" its first and last layers (a block between
+# dropped); both need the teacher's width (students.py). `large` copies 3 of the built-in
+# teacher's 4 layers: a student between half and the teacher, for the capacity experiment.
 PRESETS = {
     "tiny": {"n_layer": 2, "n_embd": 64, "n_head": 2, "init": "random"},
     "small": {"n_layer": 2, "n_embd": 128, "n_head": 4, "init": "random"},
     "half": {"n_layer": None, "n_embd": None, "n_head": None, "init": "teacher_layers"},
+    "half-ends": {"n_layer": None, "n_embd": None, "n_head": None, "init": "teacher_ends"},
+    "large": {"n_layer": 3, "n_embd": None, "n_head": None, "init": "teacher_layers"},
 }
 
 

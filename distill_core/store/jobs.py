@@ -93,11 +93,17 @@ def spawn(cmd: list[str], log_path, env=None) -> int:
     return proc.pid
 
 
+def training_env(limits: Limits) -> dict:
+    """This process's environment for a training process: runs share the cores, so no more
+    threads each than their share (more threads than cores slow every one of them down)."""
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // limits.max_concurrent)))
+    return env
+
+
 def _start(run: Run, root: Path, limits: Limits) -> None:
     """Start the training process of a waiting run (called under the queue lock)."""
-    env = dict(os.environ)  # runs share the cores: no more threads each than their share
-    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // limits.max_concurrent)))
-    pid = spawn(training_command(run, root), run.path / "log.txt", env)
+    pid = spawn(training_command(run, root), run.path / "log.txt", training_env(limits))
     launched = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
     if run.status().get("state") == "queued":  # the process may already say "running"
         run.set_status("queued", pid=pid, launched=launched)

@@ -4,6 +4,8 @@
     for each step:
         _train_step      one optimiser step of each student (and the baseline) on one batch:
           _optimizer_step  for each micro-batch (B/world/accum sequences of seq_len tokens):
+            _rollout         with on_policy > 0: the student writes part of the batch itself
+                             (on_policy.py: GKD; the teacher grades those tokens, no CE on them)
             _loss_step       targets = source.targets(batch)   (b, T-1, V) logits | top-k
                              total, parts = kd_loss(student logits, targets, next tokens, ...)
                              backward(total / accum)
@@ -13,7 +15,9 @@
 
 The run's state (students, optimisers, counters, last evaluation) is one `RunState`. With
 `baseline=True` a copy of the initial student trains on the very same micro-batches with
-alpha = 0 (no teacher), so "KD against no KD" is a fair comparison.
+alpha = 0 (no teacher), so "KD against no KD" is a fair comparison (it never writes its own
+batches: on-policy sequences are the distilled student's alone). With `report_to` the records
+also go to Accelerate's trackers (TensorBoard, ...), logged under the run's folder.
 
 The global order of training blocks depends only on the seed, so 1x16 and 4x4 accumulation, or 1
 and 2 processes, see the same sequences in each step and give the same update up to rounding.
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import math
 import os
 import signal
@@ -37,7 +42,7 @@ from distill_core.errors import InputError
 from distill_core.kd.losses import kd_loss
 from distill_core.store.limits import data_cap_bytes, load_limits
 from distill_core.store.runs import Run, runs_root
-from distill_core.training import evaluate, probes, teacher_source
+from distill_core.training import evaluate, on_policy, probes, teacher_source
 from distill_core.training.checkpoints import load_checkpoint, save_checkpoint
 from distill_core.training.precision import choose_precision
 from distill_core.training.run_state import RunState
@@ -177,8 +182,6 @@ def distill(config: DistillConfig, on_event=None, run: Run | None = None,
     `prepare`) reuses an already loaded teacher and data: a sweep loads them once. `resume`
     continues `run` from its checkpoint (see `resume_run`).
     """
-    from accelerate import Accelerator
-
     from accelerate.state import AcceleratorState
 
     # Accelerate keeps one state per process; a second run in the same process (tests, notebooks)
@@ -186,8 +189,7 @@ def distill(config: DistillConfig, on_event=None, run: Run | None = None,
     AcceleratorState._reset_state()
     on_cpu = not (torch.cuda.is_available() or torch.backends.mps.is_available())
     # cpu=True also lets Accelerate join a multi-process CPU group (gloo) under torchrun.
-    acc = Accelerator(mixed_precision=mixed_precision(
-        "fp32" if config.precision == "auto" else config.precision), cpu=on_cpu)
+    acc = _accelerator("fp32" if config.precision == "auto" else config.precision, on_cpu)
     main = acc.is_main_process
     if main and run is None and store:
         run = Run.create(runs_root(config.runs_dir), config.to_dict(), name=config.name)
@@ -202,9 +204,10 @@ def distill(config: DistillConfig, on_event=None, run: Run | None = None,
             run.set_status("running", pid=os.getpid())
         prepared = prepare(config, prepared)
         choice = decide_precision(config, prepared, acc.device)
-        if mixed_precision(choice["precision"]) != acc.mixed_precision:
+        reports = config.report_to != "none" and run is not None  # trackers: main process only
+        if mixed_precision(choice["precision"]) != acc.mixed_precision or reports:
             AcceleratorState._reset_state()
-            acc = Accelerator(mixed_precision=mixed_precision(choice["precision"]), cpu=on_cpu)
+            acc = _accelerator(choice["precision"], on_cpu, config if reports else None, run)
         result = _train(config, acc, run, on_event or (lambda e: None), stop, prepared, resume,
                         choice)
         if run is not None:
@@ -216,21 +219,49 @@ def distill(config: DistillConfig, on_event=None, run: Run | None = None,
         raise
     except BaseException as err:
         if run is not None:
-            message = str(err).splitlines()[0] if str(err) else type(err).__name__
-            if isinstance(err, MemoryError) or "allocate memory" in message:
-                message = (f"out of memory ({message}): lower batch_size or seq_len, or raise "
-                           "grad_accum")
-            run.set_status("failed", error=f"{type(err).__name__}: {message}")
+            run.set_status("failed", error=_failure(err))
         raise
     finally:
+        if acc.trackers:
+            acc.end_training()  # close the trackers (TensorBoard flushes its event file)
         if old_handler is not None:
             signal.signal(signal.SIGTERM, old_handler)
+
+
+def _failure(err: BaseException) -> str:
+    """A failed run's one-line error, with what to change when it ran out of memory."""
+    message = str(err).splitlines()[0] if str(err) else type(err).__name__
+    if isinstance(err, MemoryError) or "allocate memory" in message:
+        message = f"out of memory ({message}): lower batch_size or seq_len, or raise grad_accum"
+    return f"{type(err).__name__}: {message}"
+
+
+def _accelerator(precision: str, on_cpu: bool, config: DistillConfig | None = None,
+                 run: Run | None = None):
+    """An Accelerator for a decided precision; given `config` (with report_to) and `run`, it
+    also logs to `config.report_to`'s trackers, under run/trackers."""
+    from accelerate import Accelerator
+    from accelerate.utils import ProjectConfiguration
+
+    if config is None:
+        return Accelerator(mixed_precision=mixed_precision(precision), cpu=on_cpu)
+    project = ProjectConfiguration(project_dir=str(run.path),
+                                   logging_dir=str(run.path / "trackers"))
+    acc = Accelerator(mixed_precision=mixed_precision(precision), cpu=on_cpu,
+                      log_with=config.report_to, project_config=project)
+    if not acc.log_with:  # Accelerate only warns, and would log nowhere
+        raise InputError(f"report_to {config.report_to}: no such tracker is installed here "
+                         f"(pip install {config.report_to}, or report_to none)")
+    return acc
 
 
 def _train(config: DistillConfig, acc, run: Run | None, emit, stop, prepared: Prepared,
            resume: bool = False, precision: dict | None = None) -> RunResult:
     s = _setup(config, acc, run, emit, stop, prepared)
     s.precision_choice = precision
+    if acc.log_with:
+        acc.init_trackers("distill-playground", config={
+            k: v for k, v in config.to_dict().items() if v is not None})
     emit({"type": "start", "steps": config.steps, "train_blocks": len(s.train_blocks),
           "val_blocks": len(s.val_blocks), "processes": acc.num_processes,
           "precision": acc.mixed_precision, "teacher_mode": s.source.mode})
@@ -293,13 +324,16 @@ def _restore(s: RunState) -> None:
     s.evals, s.teacher_eval = state["evals"], state["teacher_eval"]
     s.run.truncate_metrics(s.step)
     s.history = s.run.metrics()
+    last = s.history[-1] if s.history else {}  # the generation counters go on from there
+    s.generated_tokens = last.get("generated_tokens", 0)
+    s.generation_s = last.get("generation_s", 0.0)
 
 
 def _train_step(s: RunState, step: int) -> dict:
     """One optimiser step of every student on the same global batch; returns its record."""
     config = s.config
     step_start = time.time()
-    lr = lr_at(step, peak=config.lr, warmup=config.warmup, total=config.steps)
+    lr = lr_at(step, peak=config.lr, warmup=config.warmup_steps, total=config.steps)
     logs = {}
     for key in s.students:
         alpha = config.alpha if key == "student" else 0.0
@@ -312,6 +346,8 @@ def _train_step(s: RunState, step: int) -> dict:
               "lr": lr, "tokens_per_s": s.tokens / s.train_s}
     if "baseline" in logs:
         record["baseline_loss"] = logs["baseline"][0]
+    if config.on_policy:
+        record.update(generated_tokens=s.generated_tokens, generation_s=round(s.generation_s, 3))
     return record
 
 
@@ -327,8 +363,11 @@ def _optimizer_step(s: RunState, key: str, step: int, lr: float, alpha: float) -
                             s.config.grad_accum)
     for i, idx in enumerate(batches):
         x = s.train_blocks[idx].to(acc.device)  # (b, T)
+        generated = None
+        if source is not None and s.config.on_policy:
+            x, generated = _rollout(s, model, x, step, i)
         sums += _loss_step(s, model, source, idx, x, alpha, len(batches),
-                           sync=i == len(batches) - 1)
+                           sync=i == len(batches) - 1, generated=generated)
     if s.config.grad_clip > 0:
         acc.clip_grad_norm_(model.parameters(), s.config.grad_clip)
     opt.step()
@@ -340,17 +379,37 @@ def _optimizer_step(s: RunState, key: str, step: int, lr: float, alpha: float) -
     return loss, kd, ce
 
 
+def _rollout(s: RunState, model, x: torch.Tensor, step: int, micro: int):
+    """(x, generated): the micro-batch with its first round(on_policy · b) rows continued by
+    the student from their prefix (on_policy.py), and the (b, T-1) mask of sampled next tokens,
+    or None when no row is. Counts the tokens written, all processes, and the seconds taken."""
+    config = s.config
+    rows = on_policy.on_policy_rows(len(x), config.on_policy)
+    if rows == 0:
+        return x, None
+    prefix, started = config.on_policy_prefix_tokens, time.time()
+    x = on_policy.continue_blocks(
+        s.acc.unwrap_model(model), x, rows, prefix, config.on_policy_temperature,
+        on_policy.sampling_seed(config.seed, step, micro, s.acc.process_index),
+        vocab=s.vocab or len(s.tokenizer), autocast=s.acc.autocast)
+    s.generation_s += time.time() - started
+    s.generated_tokens += rows * (config.seq_len - prefix) * s.acc.num_processes
+    return x, on_policy.generated_positions(x, rows, prefix)
+
+
 def _loss_step(s: RunState, model, source, idx, x, alpha: float, accum: int,
-               sync: bool) -> torch.Tensor:
-    """Student forward, kd_loss against the source's targets, backward of loss / accum.
+               sync: bool, generated: torch.Tensor | None = None) -> torch.Tensor:
+    """Student forward, kd_loss against the source's targets, backward of loss / accum; with
+    `generated` (b, T-1), on_policy.gkd_loss (no CE on the tokens the student sampled).
     Returns (total, kd, ce) / accum, detached. Gradients sync across processes when `sync`."""
     acc, config = s.acc, s.config
     targets = source.targets(idx, x) if source else None  # (b, T-1, V) logits or a TopK
+    loss = kd_loss if generated is None else functools.partial(on_policy.gkd_loss,
+                                                               generated=generated)
     with (contextlib.nullcontext() if sync else acc.no_sync(model)), acc.autocast():
         logits = models.next_token_logits(model, x, s.vocab)  # (b, T-1, V)
-        total, parts = kd_loss(logits, targets, x[:, 1:], alpha=alpha,
-                               temperature=config.temperature, kind=config.loss,
-                               beta=config.beta)
+        total, parts = loss(logits, targets, x[:, 1:], alpha=alpha,
+                            temperature=config.temperature, kind=config.loss, beta=config.beta)
         acc.backward(total / accum)
     return torch.stack([total.detach(), parts["kd"].detach(), parts["ce"].detach()]).float() \
         / accum
@@ -371,6 +430,8 @@ def _after_step(s: RunState, record: dict) -> None:
         return
     if s.run is not None:
         s.run.log_metrics(record)
+    if s.acc.trackers:  # report_to: TensorBoard, W&B, ... as well
+        s.acc.log({k: v for k, v in record.items() if isinstance(v, (int, float))}, step=step)
     s.history.append(record)
     s.emit({"type": "eval" if "val_loss" in record else "step", **record})
     if s.run is not None and config.checkpoint_every and not last \

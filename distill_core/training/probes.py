@@ -16,9 +16,7 @@ moving towards the teacher's (`viz.probe_bars`). Lines are appended and fsynced 
 
 from __future__ import annotations
 
-
-import torch
-
+from distill_core import models
 from distill_core.kd.explore import soft_label_view
 from distill_core.store.runs import append_json_line, read_json_lines
 
@@ -31,37 +29,21 @@ PROMPTS = ("From that day on, they were best", "They ate cake and drank",
 FILE = "probes.jsonl"
 
 
-def _next_token_logits(model, ids: torch.Tensor) -> torch.Tensor:
-    """(V_rows,) float32 logits after `ids` (1, n), on the CPU."""
-    device = next(model.parameters()).device
-    return model(input_ids=ids.to(device)).logits[0, -1].float().cpu()
-
-
 def snapshot(student, teacher, tokenizer, prompts=PROMPTS, k: int = 8) -> dict:
     """{prompt: view} of both models' next-token probabilities at T = 1 (see module doc).
 
     Both models run in eval mode under inference_mode; each gets its train/eval mode back.
     Logits are compared over the tokenizer's real tokens (padded embedding rows dropped).
     """
-    modes = (student.training, teacher.training)
-    student.eval()
-    teacher.eval()
     out = {}
-    try:
-        with torch.inference_mode():
-            for prompt in prompts:
-                ids = tokenizer(prompt, return_tensors="pt")["input_ids"]  # (1, n)
-                t, s = _next_token_logits(teacher, ids), _next_token_logits(student, ids)
-                vocab = min(len(tokenizer), t.shape[-1], s.shape[-1])
-                t, s = t[:vocab].clone(), s[:vocab].clone()
-                view = soft_label_view(t, s, tokenizer, 1.0, k=k)
-                out[prompt] = {key: view[key] for key in
-                               ("tokens", "ids", "teacher", "student", "teacher_rest",
-                                "student_rest", "temperature")}
-                out[prompt]["kl"] = sum(view["forward_kl"]) + view["forward_kl_rest"]
-    finally:
-        student.train(modes[0])
-        teacher.train(modes[1])
+    for prompt in prompts:
+        t = models.prompt_logits(teacher, tokenizer, prompt)  # (V,) real tokens only
+        s = models.prompt_logits(student, tokenizer, prompt)
+        vocab = min(t.shape[-1], s.shape[-1])
+        view = soft_label_view(t[:vocab], s[:vocab], tokenizer, 1.0, k=k)
+        out[prompt] = {key: view[key] for key in ("tokens", "ids", "teacher", "student",
+                                                  "teacher_rest", "student_rest", "temperature")}
+        out[prompt]["kl"] = sum(view["forward_kl"]) + view["forward_kl_rest"]
     return out
 
 

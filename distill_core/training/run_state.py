@@ -34,6 +34,8 @@ class RunState:
     evals: dict = field(default_factory=dict)  # the last evaluation's record
     teacher_eval: dict = field(default_factory=dict)  # the teacher's loss, computed once
     precision_choice: dict | None = None  # loop.decide_precision's answer, with its timings
+    generated_tokens: int = 0  # on_policy: tokens the student wrote itself, all processes
+    generation_s: float = 0.0  # on_policy: seconds spent writing them (part of train_s)
 
     @property
     def teacher(self):

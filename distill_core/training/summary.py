@@ -52,9 +52,12 @@ def speed_figures(prepared, student, val_blocks) -> dict:
                                                          "heads", "vocab_rows", "parameters"))
     if shape not in prepared.speeds:
         fwd = speed.forward_speedup(prepared.teacher, student, val_blocks[:8])
-        prompt = val_blocks[0, :64]
-        t_gen = speed.generation_latency(prepared.teacher, prompt, 64)
-        s_gen = speed.generation_latency(student, prompt, 64)
+        context = min(c for c in (models.context_length(prepared.teacher.config),
+                                  models.context_length(student.config), 128) if c)
+        prompt = val_blocks[0, :min(64, context // 2)]  # 64 + 64 tokens where the models allow
+        new = min(64, context - len(prompt))
+        t_gen = speed.generation_latency(prepared.teacher, prompt, new)
+        s_gen = speed.generation_latency(student, prompt, new)
         prepared.speeds[shape] = {
             "speedup": fwd["speedup"], "speedup_spread": list(fwd["spread"]),
             "speedup_repeats": fwd["repeats"],
@@ -85,6 +88,8 @@ def _summary(s: RunState, student_bytes: int, flops_token: int) -> dict:
         "steps": s.config.steps, "tokens": s.tokens, "wall_seconds": time.time() - s.started,
         "processes": s.acc.num_processes, "precision": precision,
         "teacher_mode": s.source.mode,
+        "on_policy": s.config.on_policy, "generated_tokens": s.generated_tokens,
+        "generation_s": s.generation_s,
         "train_tokens_per_s": train_tps, "flops_per_token": flops_token,
         "mfu": throughput.mfu(train_tps, flops_token, precision, device=s.acc.device),
     }

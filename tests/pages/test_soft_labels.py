@@ -2,6 +2,7 @@
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -110,3 +111,57 @@ def test_a_finished_runs_student_can_be_picked(runs_dir, open_page):
     assert not at.exception and not at.error
     assert number(at, "Student entropy") != before
     assert not any("before any training" in c.value for c in at.caption)
+
+
+# --- a real pretrained teacher ----------------------------------------------------------------
+
+def open_on_pair(t_spec: str, s_spec: str, page: str = "soft_labels") -> AppTest:
+    app = str(Path(__file__).resolve().parents[2] / "app.py")
+    at = AppTest.from_file(app, default_timeout=300)
+    at.session_state["teacher"], at.session_state["student"] = t_spec, s_spec
+    at.run()
+    at.switch_page(f"app_pages/{page}.py")
+    return at.run()
+
+
+def test_a_teacher_not_fetched_is_offered_not_fetched(runs_dir, tmp_path, monkeypatch):
+    from distill_core.models import loading, pretrained
+
+    monkeypatch.setenv("DISTILL_MODELS_DIR", str(tmp_path / "models"))
+    for module in (loading, pretrained):
+        monkeypatch.setattr(module, "fetch_pretrained", lambda *a, **k: pytest.fail("fetched"),
+                            raising=False)
+    at = open_on_pair("smollm2-135m", "builtin:half")
+    assert not at.exception and not at.get("plotly_chart") and not at.metric
+    assert "not on this machine yet" in at.info[0].value
+    assert at.button(key="fetch_smollm2-135m").label == "Fetch smollm2-135m"
+
+
+@pytest.mark.slow
+def test_real_teacher_soft_labels(smollm2_dir, runs_dir, monkeypatch):
+    monkeypatch.setenv("DISTILL_MODELS_DIR", str(smollm2_dir.parent))
+    pair = models.PAIRS["smollm2-135m"]
+    at = open_on_pair(pair.teacher, pair.student)
+    assert not at.exception and not at.error
+    assert at.selectbox(key="example").options[0] == "The capital of France is"
+    assert at.text_input(key="prompt").value == "The capital of France is"
+    assert [m.value for m in at.metric if m.label == "Hard label"] == ["␣Paris"]
+    assert at.radio(key="soft_view").value == "mass"  # the bars hide most of a real vocabulary
+    at.select_slider(key="temperature").set_value(2.0).run()
+    lines = chart(at, 0)["data"]
+    assert [line["name"].split(" (")[0] for line in lines] == [
+        "teacher at T = 1", "teacher at T = 2", "student at T = 2"]
+    assert lines[0]["x"][-1] == 49_152 and lines[1]["y"][-1] == pytest.approx(1.0)
+    assert lines[1]["y"][0] < lines[0]["y"][0]  # softened: the top token holds less
+    caption = next(c.value for c in at.caption if "of the teacher's probability is held" in c.value)
+    at_1, at_2 = [int(n.replace(",", "")) for n in re.findall(r"top ([\d,]+)", caption)]
+    assert at_2 > at_1
+    at.radio(key="soft_view").set_value("bars").run()
+    teacher, _ = chart(at, 0)["data"]
+    assert teacher["x"][-1] == "everything else" and teacher["y"][-1] > 0.5
+    assert any("outside these bars" in c.value for c in at.caption)
+    at.radio(key="soft_view").set_value("ranks").run()
+    assert "Log-probability by rank" in chart(at, 0)["layout"]["title"]["text"]
+    at.selectbox(key="example").set_value("def fibonacci(n):\n    if n").run()
+    assert not at.exception and not at.error
+    assert [m.value for m in at.metric if m.label == "Hard label"] == ["␣=="]

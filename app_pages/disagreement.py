@@ -1,0 +1,79 @@
+"""Disagreement: where along a text the student's next-token guesses part from the teacher's.
+Every token is coloured by how much the two disagree when predicting it; picking a token shows
+both distributions there. A run shows its student before and after distillation side by side."""
+
+import streamlit as st
+
+from app_pages._models import chosen_pair, student, teacher
+from distill_core import InputError
+from distill_core.app import disagreement as dis
+from distill_core.app.viz import soft_label_bars
+from distill_core.kd.explore import TEMPERATURES, visible
+from distill_core.store.runs import list_runs, load_run
+
+PAIR = "the chosen pair, student untrained"
+passages = st.cache_data(show_spinner="Reading validation passages…",
+                         max_entries=8)(dis.validation_passages)
+
+
+@st.cache_resource(show_spinner="Loading the run's students…", max_entries=4)
+def run_students(run_id: str, t_spec: str) -> dict:
+    return dis.run_students(load_run(run_id), teacher(t_spec)[0])
+
+
+@st.cache_resource(show_spinner="Running the model over the text…", max_entries=48)
+def logits(model_key: str, text: str, limit: int, vocab: int, _model, _tokenizer):
+    return dis.text_logits(_model, dis.read_text(_tokenizer, text, limit)["ids"], vocab)
+
+
+st.title("Disagreement")
+st.caption("Each token is coloured by how much the student's guess for it differs from the "
+           "teacher's, given the text before it. Hover a token for its number.")
+runs = [r["id"] for r in list_runs() if r["state"] == "done"]
+source = st.selectbox("Models", [PAIR, *runs], key="dis_source")
+try:
+    if source == PAIR:
+        t_spec, s_spec = chosen_pair()
+        dataset, seed, students = "tinytales", 0, {f"{s_spec}, untrained": student(s_spec, t_spec)}
+    else:
+        config = load_run(source).config()
+        t_spec, dataset, seed = config["teacher"], config["dataset"], config.get("seed", 0)
+        students = run_students(source, t_spec)
+    t_model, tok = teacher(t_spec)
+    own = st.radio("Text", ["a validation passage", "your own"], horizontal=True, key="dis_how")
+    text = (st.text_area("Text", "Once upon a time there was a little fox.", key="dis_text")
+            if own == "your own" else st.selectbox("Passage", passages(dataset, seed),
+                                                   key="dis_passage", format_func=lambda p: p[:90]))
+    left, right = st.columns(2)
+    temperature = left.select_slider("Temperature T", TEMPERATURES, value=1.0, key="dis_t")
+    measure = right.radio("Colour by", list(dis.MEASURE_NAMES), format_func=dis.MEASURE_NAMES.get,
+                          key="dis_measure")
+    if len(students) > 1 and not st.toggle("Before and after side by side", True, key="dis_both"):
+        students = dict(list(students.items())[1:])  # after distillation only
+    loaded = [t_model, *students.values()]
+    limit, vocab = dis.text_limit(*loaded), dis.vocab_of(tok, *loaded)
+    read = dis.read_text(tok, text, limit)
+    t_logits = logits(f"teacher {t_spec}", text, limit, vocab, t_model, tok)
+    views = {label: dis.view(t_logits, logits(f"{source} {label}", text, limit, vocab, m, tok),
+                             read["ids"], temperature) for label, m in students.items()}
+except InputError as err:
+    st.error(str(err))
+    st.stop()
+
+scale = max(float(v[measure].abs().max()) for v in views.values())
+for column, (label, v) in zip(st.columns(len(views)), views.items()):
+    column.markdown(f"**{label}**: mean {dis.MEASURE_NAMES[measure].split(':')[0]} "
+                    f"{float(v[measure].mean()):+.3f} nats")
+    with column:
+        st.html(dis.token_spans(read["tokens"], v[measure], scale, signed=measure == "ce_diff"))
+st.caption(f"Full colour = {scale:.2f} nats" + (" (red: the student pays more than the "
+           "teacher for the real token; blue: less)" if measure == "ce_diff" else "")
+           + (f". The text was cut at {len(read['ids'])} tokens." if read["cut"] else "."))
+last = list(views.values())[-1][measure]
+position = st.selectbox("Token", range(1, len(read["ids"])), index=int(last.argmax()),
+                        key="dis_token", format_func=lambda i: f"{i}: {visible(read['tokens'][i])}"
+                        f" ({float(last[i - 1]):+.2f})")
+for column, (label, v) in zip(st.columns(len(views)), views.items()):
+    column.plotly_chart(soft_label_bars(dis.bars_view(t_logits, v, position, tok),
+                                        title=f"Before “{visible(read['tokens'][position])}”",
+                                        names=("teacher", label)), key=f"dis_bars_{label}")

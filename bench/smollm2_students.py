@@ -1,0 +1,128 @@
+"""Which student to distil SmolLM2-135M into on a CPU: initialisations compared under one budget.
+
+    python bench/smollm2_students.py [--students builtin:half,builtin:half-ends,builtin:small]
+                                     [--steps N] [--out FILE.json]
+
+Every student trains under the `smollm2-cpu` recipe (its steps, batch, learning rate, loss) on
+python-docs, in one run each that trains it twice on the very same batches: with the teacher
+(KD) and without it (the baseline, alpha = 0). The teacher and the data are loaded once and
+shared. Reported per student: validation perplexity (all 18 validation blocks of 128 tokens)
+before training, after KD and after the baseline; the run's wall time (student made, precision
+chosen, steps, evaluations) and the CPU time this process spent in it, and the training steps'
+own time; the load average around it (other processes share the cores, and a 2-core machine
+shared with them runs much slower than the same machine alone). The winner, lowest KD
+perplexity, is the smollm2 pair's default student (models/registry.py) and the recipe's. Ratios
+last, side by side, from this one run.
+
+A finished run also times the teacher's and the student's forward passes and generation for its
+summary (training/summary.py `speed_figures`). That says nothing about which student learns
+best, and on a busy 2-core machine it took longer than 40 training steps (~15 min in a trial),
+so this bench skips it (`--with-speed` keeps it): its wall times are training and evaluation.
+
+Needs the converted teacher (`distill fetch smollm2-135m`; the cache is $DISTILL_MODELS_DIR).
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import tempfile
+import time
+
+import torch
+import yaml
+
+from distill_core import models
+from distill_core.training import evaluate, summary
+from distill_core.training.loop import distill, prepare
+from distill_core.training.recipes import load_recipe
+
+STUDENTS = ("builtin:half", "builtin:half-ends", "builtin:small")
+RECIPE = "smollm2-cpu"
+
+
+def cpu_model() -> str:
+    out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    return next((line.split(":", 1)[1].strip() for line in out.splitlines()
+                 if line.startswith("Model name")), platform.processor() or "unknown CPU")
+
+
+def measure(config, prepared) -> dict:
+    """One student: perplexity before, then the recipe's run (KD and baseline side by side)."""
+    student = models.load_student(config.student, prepared.teacher, seed=config.seed)
+    facts = models.describe(student)
+    val = prepared.val_blocks[:config.eval_blocks]
+    before = evaluate.perplexity(student, val)
+    del student
+    load, wall, cpu = os.getloadavg()[0], time.perf_counter(), time.process_time()
+    result = distill(config, store=False, prepared=prepared).summary
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    train_s = result["tokens"] / result["train_tokens_per_s"]
+    row = {"student": config.student, "layers": facts["layers"], "width": facts["width"],
+           "parameters": facts["parameters"], "ppl_before": before,
+           "ppl_kd": result["student_ppl"], "ppl_baseline": result["baseline_ppl"],
+           "ppl_teacher": result["teacher_ppl"], "wall_s": wall, "cpu_s": cpu,
+           "train_s": train_s,
+           "train_tokens_per_s": result["train_tokens_per_s"],
+           "precision": result["precision"], "load_before": load,
+           "load_after": os.getloadavg()[0]}
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def report(rows: list[dict], config, header: str) -> str:
+    lines = [header, f"budget: {config.steps} steps of {config.batch_size} x {config.seq_len} "
+             f"tokens, lr {config.lr:g}, warmup {config.warmup}, alpha {config.alpha:g}, "
+             f"T {config.temperature:g}, {config.loss}; KD and baseline in one run", "",
+             f"{'student':20s} {'layers':>6s} {'params':>7s} {'ppl before':>11s} "
+             f"{'KD ppl':>8s} {'base ppl':>9s} {'wall s':>7s} {'train s':>7s} {'cpu s':>7s} "
+             f"{'tok/s':>6s} "
+             f"{'load':>9s}"]
+    for r in rows:
+        lines.append(f"{r['student']:20s} {r['layers']:6d} {r['parameters'] / 1e6:6.1f}M "
+                     f"{r['ppl_before']:11,.0f} {r['ppl_kd']:8.1f} {r['ppl_baseline']:9.1f} "
+                     f"{r['wall_s']:7.0f} {r['train_s']:7.0f} {r['cpu_s']:7.0f} "
+                     f"{r['train_tokens_per_s']:6.1f} "
+                     f"{r['load_before']:4.1f}-{r['load_after']:<4.1f}")
+    lines += ["", f"teacher ppl {rows[0]['ppl_teacher']:.2f}", "ratios (this run):"]
+    for r in rows:
+        lines.append(f"  {r['student']:20s} KD / baseline ppl {r['ppl_kd'] / r['ppl_baseline']:.3f}"
+                     f"   KD / teacher ppl {r['ppl_kd'] / r['ppl_teacher']:.2f}")
+    best = min(rows, key=lambda r: r["ppl_kd"])
+    lines.append(f"winner (lowest KD perplexity): {best['student']}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--students", default=",".join(STUDENTS))
+    p.add_argument("--steps", type=int, help=f"override the {RECIPE} recipe's steps")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override another of the recipe's settings (YAML value), e.g. alpha=0.5")
+    p.add_argument("--out", help="also write the rows as JSON here")
+    p.add_argument("--with-speed", action="store_true", help="also time forward passes and "
+                   "generation at the end of each run, as a real run does")
+    args = p.parse_args()
+    if not args.with_speed:
+        summary.speed_figures = lambda prepared, student, val_blocks: {}
+    overrides = {"steps": args.steps, "warmup": args.steps // 10} if args.steps else {}
+    for item in args.set:
+        field, _, value = item.partition("=")
+        overrides[field.strip()] = yaml.safe_load(value)
+    with tempfile.TemporaryDirectory() as runs:
+        config = load_recipe(RECIPE, runs_dir=runs, **overrides)
+        header = (f"{time.strftime('%Y-%m-%d %H:%M')} on {cpu_model()} ({os.cpu_count()} "
+                  f"cores, torch {torch.__version__}, {torch.get_num_threads()} threads)")
+        print(header, flush=True)
+        prepared = prepare(config)
+        rows = [measure(config.replace(student=s), prepared) for s in args.students.split(",")]
+    text = report(rows, config, header)
+    print("\n" + text)
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as f:
+            json.dump({"header": header, "config": config.to_dict(), "rows": rows}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
