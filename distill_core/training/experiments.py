@@ -294,8 +294,11 @@ def _finding_soft_labels(data: dict) -> str:
               "was run once (spread unknown)": [n for n in sizes if verdicts[n] is None]}
     said = [f"{words} at {_join(f'{n:,}' for n in ns)} stories"
             for words, ns in groups.items() if ns]
+    trend = _verdict(_compare(records, {"train_docs": first}, {"train_docs": last},
+                              "gap_closed_pct")[0], "clearly less with fewer stories",
+                     "clearly more with fewer stories")
     return (f"Distillation closed {gap[first]} % of the baseline-to-teacher gap with "
-            f"{first:,} training stories and {gap[last]} % with {last:,}; it "
+            f"{first:,} training stories and {gap[last]} % with {last:,} ({trend}); it "
             f"{_join(said)}.")
 
 

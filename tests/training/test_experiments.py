@@ -84,6 +84,7 @@ def test_soft_labels_finding_is_computed_from_the_numbers():
     assert "beat the no-teacher baseline clearly at 100 stories" in helped["finding"]
     assert "no clear difference from the baseline at 20,000 stories" in helped["finding"]
     assert "40.0 ± 0.0 % of the baseline-to-teacher gap with 100" in helped["finding"]
+    assert "0.7 ± 0.0 % with 20,000 (clearly more with fewer stories)" in helped["finding"]
     hurt = experiments.summarize("soft-labels", _soft_labels(4.5, 3.5))
     assert "clearly worse than the baseline at 100 stories" in hurt["finding"]
     assert hurt["finding"] != helped["finding"]
@@ -154,6 +155,7 @@ def test_large_preset_copies_three_of_four_teacher_layers():
 # --- each experiment at its tiny size -----------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["soft-labels", "temperature", "capacity", "tuning"])
 def test_experiment_at_tiny_size(name, tmp_path):
     lines = []
@@ -172,6 +174,7 @@ def test_experiment_at_tiny_size(name, tmp_path):
     assert experiments.list_results(tmp_path, name) == [folder]
 
 
+@pytest.mark.slow
 def test_limits_through_the_cli(tmp_path, capsys):
     out = tmp_path / "limits-out"
     assert main(["experiment", "limits", "--size", "tiny", "--out", str(out),

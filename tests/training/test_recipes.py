@@ -16,7 +16,7 @@ from distill_core.store.runs import list_runs
 from distill_core.training import recipes
 
 SHIPPED = ("builtin-default", "classroom", "smollm2-cpu")
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_shipped_recipes_say_in_one_line_what_they_are():
