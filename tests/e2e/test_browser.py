@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from app_pages._navigation import PAGES
+
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -102,7 +104,7 @@ def test_soft_labels_by_direct_link_and_temperature_slider(server, page, tmp_pat
     sidebar = nav.inner_text()
     assert "shared" not in sidebar.lower() and "Compare" in sidebar
     # the pages' icons are Material Symbols (drawn by a font Streamlit ships), not emoji
-    assert nav.locator('[data-testid="stIconMaterial"]').count() == 9
+    assert nav.locator('[data-testid="stIconMaterial"]').count() == len(PAGES)
     before = _metric(page, "Teacher entropy")
     slider = page.get_by_role("slider").first
     slider.focus()
@@ -122,7 +124,8 @@ def test_every_page_opens(server, page, tmp_path):
     for path, text in (("/", "Distillation Playground"), ("/pair", "Choose a teacher"),
                        ("/distill", "Distill"), ("/compare", "Compare"),
                        ("/lesson", "Lesson"), ("/kl_direction", "Forward or reverse KL"),
-                       ("/scrubber", "Checkpoint scrubber"), ("/sweep", "α × T sweep")):
+                       ("/scrubber", "Checkpoint scrubber"), ("/sweep", "α × T sweep"),
+                       ("/experiments", "Experiments"), ("/disagreement", "Disagreement")):
         page.goto(url + path)
         page.get_by_text(text).first.wait_for(timeout=60_000)
         assert not page.locator('[data-testid="stException"]').count()
@@ -140,7 +143,7 @@ def test_start_a_short_run_and_watch_its_curves(server, page, tmp_path):
         box = page.get_by_label(label, exact=True)
         box.fill(value)
         box.press("Tab")
-    page.get_by_role("button", name="Start").click()
+    page.get_by_role("button", name="Start", exact=True).click()
     page.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=120_000)
     page.get_by_text(re.compile("keeps .* of the teacher")).first.wait_for(timeout=180_000)
     page.screenshot(path=tmp_path / "distill_done.png", full_page=True)

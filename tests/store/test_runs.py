@@ -339,5 +339,5 @@ def test_a_new_run_records_its_config_hash_in_its_status(tmp_path):
     run.set_status("running", pid=1)
     run.set_status("done")
     assert run.status()["config_hash"] == config_hash(config)  # kept through every state
-    partial = Run.create(tmp_path, {"steps": 10})  # not a valid config (warmup 30 > steps)
+    partial = Run.create(tmp_path, {"steps": 10, "warmup": 30})  # not a valid config
     assert "config_hash" not in partial.status() and not partial.attached

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from distill_core import models
+from distill_core import cli, models
 from distill_core.config import DistillConfig
 from distill_core.kd.losses import kd_loss
 from distill_core.store.runs import load_run
@@ -109,7 +109,7 @@ def test_on_policy_run_resumes_to_the_same_student(small_teacher_dir, tmp_path):
     assert resumed.summary["student_loss"] == whole.summary["student_loss"]
 
 
-def test_compare_on_policy_runs_both_and_tabulates(small_teacher_dir, tmp_path):
+def test_compare_on_policy_runs_both_and_tabulates(small_teacher_dir, tmp_path, capsys):
     rows = compare_on_policy(_config(small_teacher_dir, tmp_path, steps=2), (0.0, 1.0),
                              eval_blocks=4)
     assert [r["on_policy"] for r in rows] == [0.0, 1.0]
@@ -118,3 +118,12 @@ def test_compare_on_policy_runs_both_and_tabulates(small_teacher_dir, tmp_path):
     assert all(r["sample_kl"] >= 0 and r["teacher_nll_of_samples"] > 0 for r in rows)
     body, header = comparison_table(rows)
     assert len(body) == 2 and len(header) == len(body[0])
+    # the command line: the same two runs, stored, and the ratios last
+    code = cli.main(["on-policy", "--teacher", str(small_teacher_dir), "--student",
+                     "builtin:tiny", "--train-docs", "200", "--steps", "2", "--batch-size", "4",
+                     "--seq-len", "32", "--eval-every", "0", "--eval-blocks", "4",
+                     "--precision", "fp32", "--quiet", "--runs-dir", str(tmp_path / "cli")])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert out.strip().splitlines()[-1].startswith("on-policy / off-policy: training time")
+    assert len(list((tmp_path / "cli").glob("*/summary.json"))) == 2
