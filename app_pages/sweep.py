@@ -26,10 +26,12 @@ with st.form("sweep_form"), st.expander("New sweep", expanded=not sweep.list_swe
                               key="sweep_temperatures")
     steps = left.number_input("Steps per run", 10, 5000, 60, 10, key="sweep_steps")
     right.caption(f"{s_spec} from {t_spec} on tinytales (choose the pair on the Pair page).")
+    curves = left.checkbox("Perplexity curves for each cell (4 evaluations per run: slower)",
+                           False, key="sweep_curves")
     launch = st.form_submit_button("Launch the sweep", type="primary", key="sweep_launch")
 if launch:
     try:
-        base = short_run(int(steps), evals=4, teacher=t_spec, student=s_spec, eval_blocks=32)
+        base = short_run(int(steps), evals=4 if curves else 0, teacher=t_spec, student=s_spec, eval_blocks=32)
         st.session_state["sweep_id"] = launch_sweep(base, sorted(alphas), sorted(temps),
                                                     root=runs_root())
     except InputError as err:

@@ -9,7 +9,12 @@ settings and precision, with pure forward-KL distillation at T = 1 (TRL's GKD lo
 lmbda = 0: no generation; beta = 0: forward KL):
 
     (a) this project, teacher live        (b) this project, teacher cached (warm cache)
-    (c) TRL GKDTrainer
+    (c) TRL GKDTrainer                    (d) the student alone: the same steps at alpha 0,
+                                              no teacher at all (what no caching can beat)
+
+The precision is decided once, the way `precision=auto` decides a run's (timed here), and both
+sides train in it. Our runs use the default `compile=auto` (the compile time is left out of
+tokens/s, like evaluation; it is printed).
 
 Each reports training tokens/s (optimiser steps only: evaluation and start-up left out), wall
 time and the final validation loss on the same validation blocks. Then a 9-run alpha x T sweep
@@ -19,6 +24,8 @@ evaluation (TRL has no alpha or T to vary, so its 9 runs time the same work). Th
 
     ratios: live_vs_trl=<a/c tokens/s> cached_vs_trl=<b/c tokens/s> sweep_vs_trl=<9 TRL runs'
             time / our sweep's time> mfu=<fraction of the measured matmul peak for (a)>
+            student_only_vs_trl=<d/c tokens/s> student_only_step_s=<(d)'s seconds per step>
+            val_loss_vs_trl=<(a)'s final validation loss - TRL's, nats>
 """
 
 from __future__ import annotations
@@ -39,7 +46,8 @@ from distill_core.training import evaluate, sweep, throughput  # noqa: E402
 from distill_core import models  # noqa: E402
 from distill_core.training.build_builtin import cpu_name  # noqa: E402
 from distill_core.config import DistillConfig  # noqa: E402
-from distill_core.training.loop import batch_order, distill, mixed_precision, prepare  # noqa: E402
+from distill_core.training.loop import (batch_order, decide_precision, distill,  # noqa: E402
+                                        mixed_precision, prepare)
 
 ALPHAS, TEMPERATURES = (0.5, 0.9, 1.0), (1.0, 2.0, 4.0)
 
@@ -51,7 +59,8 @@ def our_run(config, prepared) -> dict:
     s = result.summary
     return {"tokens_per_s": s["train_tokens_per_s"], "wall_s": wall,
             "train_s": s["tokens"] / s["train_tokens_per_s"], "val_loss": s["student_loss"],
-            "mfu": s["mfu"], "teacher_mode": s["teacher_mode"]}
+            "mfu": s["mfu"], "teacher_mode": s["teacher_mode"], "compile_s": s["compile_s"],
+            "compiled": s["compiled"]}
 
 
 def trl_run(config, prepared, teacher, val_blocks, out_dir) -> dict:
@@ -120,11 +129,16 @@ def main() -> None:
         batch_size=args.batch_size, seq_len=args.seq_len, warmup=max(1, args.steps // 10),
         eval_every=0, eval_blocks=64, baseline=False, runs_dir=os.path.join(work, "runs"))
     prepared = prepare(config)
+    choice = decide_precision(config, prepared, torch.device("cpu"))
+    config = config.replace(precision=choice["precision"])
     teacher = prepared.teacher
     val = prepared.val_blocks[:config.eval_blocks]
     precision = mixed_precision(config.precision)
     print(f"machine: {cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, precision {precision}, {platform.python_version()}")
+          f"{torch.get_num_threads()} threads, precision {precision} (timed: fp32 "
+          f"{choice.get('fp32_step_s') or float('nan'):.3f} s, bf16 "
+          f"{choice.get('bf16_step_s') or float('nan'):.3f}"
+          f" s a step), Python {platform.python_version()}")
     print(f"work: builtin:teacher -> builtin:half, {config.steps} steps of {config.batch_size} x "
           f"{config.seq_len} tokens, alpha 1, T 1, forward KL; sweep cells {args.sweep_steps} "
           "steps")
@@ -138,10 +152,13 @@ def main() -> None:
     results["b: ours, teacher cached"] = our_run(cached, prepared)
     results["c: TRL GKDTrainer"] = trl_run(config, prepared, teacher, val,
                                            os.path.join(work, "trl"))
-    print(f"\n{'':28} {'tokens/s':>9} {'train s':>8} {'wall s':>7} {'val loss':>9}")
+    results["d: student alone, no teacher"] = our_run(config.replace(alpha=0.0), prepared)
+    print(f"\n{'':30} {'tokens/s':>9} {'s/step':>7} {'train s':>8} {'wall s':>7} "
+          f"{'val loss':>9} {'compile s':>9}")
     for name, r in results.items():
-        print(f"{name:28} {r['tokens_per_s']:>9.0f} {r['train_s']:>8.1f} {r['wall_s']:>7.1f} "
-              f"{r['val_loss']:>9.4f}")
+        compile_s = f"{r['compile_s']:.1f}" if r.get("compiled") else "-"
+        print(f"{name:30} {r['tokens_per_s']:>9.0f} {r['train_s'] / config.steps:>7.3f} "
+              f"{r['train_s']:>8.1f} {r['wall_s']:>7.1f} {r['val_loss']:>9.4f} {compile_s:>9}")
     print(f"(the first cached run, which also computed and stored the teacher's top-"
           f"{cached.top_k}: {cache_build_s:.1f} s)")
 
@@ -162,13 +179,16 @@ def main() -> None:
         print(f"  alpha {r['alpha']:<4g} T {r['temperature']:<3g} student ppl "
               f"{r['student_ppl']:.3f}  agreement {100 * r['agreement']:.1f} %")
 
-    a, b, c = (results[k] for k in results)
+    a, b, c, d = (results[k] for k in results)
     peak = throughput.matmul_peak("bf16" if precision == "bf16" else "fp32")
     print(f"\nmatmul peak here ({precision}): {peak / 1e9:.0f} GFLOP/s; live run "
           f"{a['mfu'] * peak / 1e9:.0f} GFLOP/s of model FLOPs")
     print(f"ratios: live_vs_trl={a['tokens_per_s'] / c['tokens_per_s']:.2f} "
           f"cached_vs_trl={b['tokens_per_s'] / c['tokens_per_s']:.2f} "
-          f"sweep_vs_trl={trl_sweep / ours_sweep:.2f} mfu={a['mfu']:.2f}")
+          f"sweep_vs_trl={trl_sweep / ours_sweep:.2f} mfu={a['mfu']:.2f} "
+          f"student_only_vs_trl={d['tokens_per_s'] / c['tokens_per_s']:.2f} "
+          f"student_only_step_s={d['train_s'] / config.steps:.3f} "
+          f"val_loss_vs_trl={a['val_loss'] - c['val_loss']:+.4f}")
 
 
 if __name__ == "__main__":

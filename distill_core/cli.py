@@ -58,6 +58,13 @@ def _add_config_flags(p: argparse.ArgumentParser, skip=()) -> None:
         name = "--" + f["name"].replace("_", "-")
         help_text = f["help"] + (f" ({f['range']})" if f.get("range") else "")
         help_text += f" [default: {f['default']}]"
+        if f["name"] == "compile":  # --compile [MODE] (on when bare) and --no-compile
+            p.add_argument(name, dest="compile", nargs="?", const="on", choices=f["choices"],
+                           default=argparse.SUPPRESS, metavar="MODE", help=help_text)
+            p.add_argument("--no-compile", dest="compile", action="store_const", const="off",
+                           default=argparse.SUPPRESS, help="never torch.compile (as "
+                           "--compile off)")
+            continue
         if f["type"] == "bool":
             p.add_argument(name, dest=f["name"], action="store_true", default=argparse.SUPPRESS,
                            help=help_text)
@@ -85,8 +92,6 @@ def _config_from_args(args, skip=()):
 
 
 def cmd_run(args) -> int:
-    from tqdm import tqdm
-
     from distill_core.training.loop import Cancelled, distill
 
     if args.resume:
@@ -104,22 +109,7 @@ def cmd_run(args) -> int:
         config = DistillConfig.from_dict(resumed.config())
     else:
         config = _config_from_args(args)
-    bar = None
-
-    def on_event(e):
-        nonlocal bar
-        if e["type"] == "start":
-            bar = tqdm(total=e["steps"], unit="step", disable=args.quiet, file=sys.stderr,
-                       dynamic_ncols=True)
-        elif e["type"] in ("step", "eval"):
-            post = {"loss": f"{e['loss']:.3f}", "kd": f"{e['kd']:.3f}", "ce": f"{e['ce']:.3f}"}
-            if "val_ppl" in e:
-                post["val_ppl"] = f"{e['val_ppl']:.2f}"
-            bar.set_postfix(post, refresh=False)
-            bar.update(1)
-        elif e["type"] == "done" and bar is not None:
-            bar.close()
-
+    on_event = _run_progress(args.quiet)
     run = None
     if args.run_id:
         from distill_core.store.runs import load_run
@@ -145,6 +135,30 @@ def cmd_run(args) -> int:
     return 0
 
 
+def _run_progress(quiet: bool):
+    """on_event for `distill run`: a progress bar with the loss parts, notices as lines."""
+    from tqdm import tqdm
+
+    bar = None
+
+    def on_event(e):
+        nonlocal bar
+        if e["type"] == "start":
+            bar = tqdm(total=e["steps"], unit="step", disable=quiet, file=sys.stderr,
+                       dynamic_ncols=True)
+        elif e["type"] in ("step", "eval"):
+            post = {"loss": f"{e['loss']:.3f}", "kd": f"{e['kd']:.3f}", "ce": f"{e['ce']:.3f}"}
+            if "val_ppl" in e:
+                post["val_ppl"] = f"{e['val_ppl']:.2f}"
+            bar.set_postfix(post, refresh=False)
+            bar.update(1)
+        elif e["type"] == "notice":  # one line, e.g. a failed compile falling back to eager
+            (bar.write if bar is not None else print)(e["message"], file=sys.stderr)
+        elif e["type"] == "done" and bar is not None:
+            bar.close()
+    return on_event
+
+
 def cmd_sweep(args) -> int:
     from distill_core.training import sweep
 
@@ -156,6 +170,8 @@ def cmd_sweep(args) -> int:
         alphas = sweep.parse_values(args.alpha, "alpha")
         temperatures = sweep.parse_values(args.temperature, "temperature")
         config = _config_from_args(args, skip=("alpha", "temperature"))
+        if "eval_every" not in vars(args):  # a cell pays for training and its final evaluation
+            config = config.replace(eval_every=0)
         sweep_id, rows = sweep.run_sweep(config, alphas, temperatures, config.runs_dir,
                                          on_event=_sweep_progress(args.quiet))
         print(f"sweep {sweep_id}")
@@ -453,7 +469,8 @@ def parser() -> argparse.ArgumentParser:
     _add_config_flags(run)
     run.set_defaults(func=cmd_run)
 
-    sw = sub.add_parser("sweep", help="one run per (alpha, temperature), on one teacher cache")
+    sw = sub.add_parser("sweep", help="one run per (alpha, temperature), on one teacher cache; "
+                        "each cell is evaluated at its end only unless --eval-every is given")
     sw.add_argument("--alpha", help="comma-separated alphas, e.g. 0,0.25,0.5,0.75,1")
     sw.add_argument("--temperature", help="comma-separated temperatures, e.g. 1,2,4,8")
     sw.add_argument("--config", help="a JSON or YAML DistillConfig file; flags override it")

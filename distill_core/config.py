@@ -31,6 +31,7 @@ from distill_core.errors import InputError
 from distill_core.kd.losses import KINDS
 
 PRECISIONS = ("auto", "fp32", "bf16")
+COMPILE_MODES = ("auto", "on", "off")
 # Accelerate's trackers (accelerate.utils.LoggerType), as `Accelerator(log_with=...)` spells them
 TRACKERS = ("none", "tensorboard", "wandb", "mlflow", "comet_ml", "aim", "clearml", "dvclive",
             "swanlab", "trackio", "all")
@@ -77,7 +78,9 @@ class DistillConfig:
     dataset_split: str | None = _field(
         None, "Which split of a Hugging Face dataset to train on; empty = its train split.")
     train_docs: int = _field(
-        20000, "For tinytales only: how many training stories to generate.",
+        300, "For tinytales only: how many training stories to generate. The default is "
+        "small on purpose: soft labels help most where real next tokens are scarce (see the "
+        "README); 20,000 is the data-rich case.",
         low=100, high=10_000_000)
     # the distillation loss
     alpha: float = _field(
@@ -111,7 +114,7 @@ class DistillConfig:
         None, "With on_policy: how many tokens of the training sequence the student continues "
         "from; empty = half of seq_len.", low=1, range="1 to seq_len - 1, or empty for half")
     # optimisation
-    steps: int = _field(300, "How many optimiser steps to train for.", low=1, high=1_000_000)
+    steps: int = _field(150, "How many optimiser steps to train for.", low=1, high=1_000_000)
     batch_size: int = _field(
         16, "Sequences per optimiser step (the whole batch, over all devices).", low=1, high=4096)
     grad_accum: int = _field(
@@ -146,6 +149,11 @@ class DistillConfig:
         "auto", "Number format for training: auto times a few steps of this student in fp32 and "
         "in bf16 on this machine (at most ~3 s, remembered per machine and model shape) and "
         "takes the faster.", choices=PRECISIONS)
+    compile: str = _field(
+        "auto", "torch.compile for the students' training steps: on, off, or auto = time two "
+        "eager steps and compile when the steps left would take over a minute (compiled "
+        "kernels are cached across runs on this machine). A failed compile falls back to "
+        "eager with one line.", choices=COMPILE_MODES)
     baseline: bool = _field(
         False, "Also train the same student without the teacher (alpha = 0) on the same "
         "batches, for a fair comparison.")

@@ -32,7 +32,7 @@ def custom() -> DistillConfig:
 def test_defaults_are_valid():
     c = DistillConfig()
     assert c.validate() is c
-    assert (c.alpha, c.temperature, c.loss, c.steps) == (0.5, 2.0, "forward_kl", 300)
+    assert (c.alpha, c.temperature, c.loss, c.steps) == (0.5, 2.0, "forward_kl", 150)
     assert c.micro_batch == 16
     assert list(c.to_dict()) == [f.name for f in dataclasses.fields(DistillConfig)]
 
@@ -90,7 +90,7 @@ def test_validate_catches_later_changes():
 def test_replace_returns_validated_copy():
     c = DistillConfig()
     d = c.replace(steps=10, warmup=5)
-    assert (d.steps, d.warmup, c.steps) == (10, 5, 300)
+    assert (d.steps, d.warmup, c.steps) == (10, 5, 150)
     assert c.replace(steps=10).warmup_steps == 1  # unset: 10 % of the steps
     with pytest.raises(InputError, match="warmup must be between 0 and steps=10 .got 30."):
         c.replace(warmup=30).replace(steps=10)  # an explicit warmup 30 > 10
@@ -106,7 +106,7 @@ ACCEPTED = [
     dict(batch_size=1024, grad_accum=1024), dict(batch_size=16, grad_accum=16),
     dict(seq_len=8), dict(seq_len=8192),
     dict(lr=1e-9), dict(lr=1.0),
-    dict(warmup=0), dict(warmup=300),
+    dict(warmup=0), dict(warmup=150),
     dict(weight_decay=0.0), dict(weight_decay=1.0),
     dict(grad_clip=0.0), dict(grad_clip=1000.0),
     dict(eval_every=0), dict(eval_every=1_000_000),
@@ -184,7 +184,7 @@ def test_jsd_beta_at_the_ends_explains_why(beta):
 
 
 def test_warmup_is_ten_percent_of_the_steps_unless_set():
-    assert DistillConfig().warmup is None and DistillConfig().warmup_steps == 30  # 300 steps
+    assert DistillConfig().warmup is None and DistillConfig().warmup_steps == 15  # 150 steps
     assert [DistillConfig(steps=n).warmup_steps for n in (1, 4, 5, 20, 25, 1000)] == \
         [0, 0, 1, 2, 3, 100]  # rounded half up
     assert DistillConfig(steps=20, warmup=7).warmup_steps == 7

@@ -134,7 +134,8 @@ def recipe_form_values(name: str) -> dict:
 
 
 def short_run(steps: int, evals: int = 3, **fields) -> DistillConfig:
-    """A short run of `steps` steps, evaluated `evals` times along the way (and at the end), its
-    learning rate warmed up over a fifth of the steps, 30 at most; `fields` set the rest."""
-    return DistillConfig(steps=steps, eval_every=max(1, steps // evals),
+    """A short run of `steps` steps, evaluated `evals` times along the way (and at the end; 0 =
+    only at the end), its learning rate warmed up over a fifth of the steps, 30 at most;
+    `fields` set the rest."""
+    return DistillConfig(steps=steps, eval_every=max(1, steps // evals) if evals else 0,
                          warmup=min(30, steps // 5), **fields)

@@ -42,7 +42,7 @@ from distill_core.errors import InputError
 from distill_core.kd.losses import kd_loss
 from distill_core.store.limits import data_cap_bytes, load_limits
 from distill_core.store.runs import Run, runs_root
-from distill_core.training import evaluate, on_policy, probes, teacher_source
+from distill_core.training import compiling, evaluate, on_policy, probes, teacher_source
 from distill_core.training.checkpoints import load_checkpoint, save_checkpoint
 from distill_core.training.precision import choose_precision
 from distill_core.training.run_state import RunState
@@ -273,6 +273,8 @@ def _train(config: DistillConfig, acc, run: Run | None, emit, stop, prepared: Pr
     for step in range(s.step, config.steps):
         if stop["asked"]:
             _cancel(s)
+        if s.compiler.due(step, config.steps):
+            s.compiler.start(s.students)
         record = _train_step(s, step)
         _after_step(s, record)
     summary = {}
@@ -313,7 +315,10 @@ def _setup(config: DistillConfig, acc, run, emit, stop, prepared: Prepared) -> R
     for k in students:
         students[k], optimizers[k] = acc.prepare(students[k], optimizers[k])
     return RunState(config, acc, run, emit, stop, prepared, source, vocab, students, optimizers,
-                    val_blocks, order, started)
+                    val_blocks, order, started, compiler=compiling.Compiler(
+                        config.compile, compiling.record_key(
+                            student, (config.micro_batch, config.seq_len), acc.mixed_precision,
+                            len(students), acc.device)))
 
 
 def _restore(s: RunState) -> None:
@@ -334,13 +339,11 @@ def _train_step(s: RunState, step: int) -> dict:
     config = s.config
     step_start = time.time()
     lr = lr_at(step, peak=config.lr, warmup=config.warmup_steps, total=config.steps)
-    logs = {}
-    for key in s.students:
-        alpha = config.alpha if key == "student" else 0.0
-        logs[key] = _optimizer_step(s, key, step, lr, alpha)
+    logs = {key: _compiled_or_eager(s, key, step, lr) for key in s.students}
     s.step = step + 1
     s.tokens += config.batch_size * config.seq_len
-    s.train_s += time.time() - step_start  # training only: evaluation time is left out
+    # training only: evaluation and (the first compiled step's extra) compile time are left out
+    s.train_s += s.compiler.stepped(time.time() - step_start)
     record = {"step": step + 1, "tokens": s.tokens, "elapsed_s": round(time.time() - s.t0, 3),
               "loss": logs["student"][0], "kd": logs["student"][1], "ce": logs["student"][2],
               "lr": lr, "tokens_per_s": s.tokens / s.train_s}
@@ -349,6 +352,20 @@ def _train_step(s: RunState, step: int) -> dict:
     if config.on_policy:
         record.update(generated_tokens=s.generated_tokens, generation_s=round(s.generation_s, 3))
     return record
+
+
+def _compiled_or_eager(s: RunState, key: str, step: int, lr: float) -> tuple:
+    """One optimiser step of student `key`; a failure of its first compiled step falls back
+    to eager (one notice) and redoes the step."""
+    alpha = s.config.alpha if key == "student" else 0.0
+    try:
+        return _optimizer_step(s, key, step, lr, alpha)
+    except Exception as err:  # noqa: BLE001 - any compile failure; a real error recurs eagerly
+        if s.compiler.state != "compiling":
+            raise
+        s.emit({"type": "notice", "message": s.compiler.fail(err)})
+        s.optimizers[key].zero_grad(set_to_none=True)
+        return _optimizer_step(s, key, step, lr, alpha)
 
 
 def _optimizer_step(s: RunState, key: str, step: int, lr: float, alpha: float) -> tuple:
@@ -367,7 +384,8 @@ def _optimizer_step(s: RunState, key: str, step: int, lr: float, alpha: float) -
         if source is not None and s.config.on_policy:
             x, generated = _rollout(s, model, x, step, i)
         sums += _loss_step(s, model, source, idx, x, alpha, len(batches),
-                           sync=i == len(batches) - 1, generated=generated)
+                           sync=i == len(batches) - 1, generated=generated,
+                           forward=s.compiler.model(key, model))
     if s.config.grad_clip > 0:
         acc.clip_grad_norm_(model.parameters(), s.config.grad_clip)
     opt.step()
@@ -398,16 +416,17 @@ def _rollout(s: RunState, model, x: torch.Tensor, step: int, micro: int):
 
 
 def _loss_step(s: RunState, model, source, idx, x, alpha: float, accum: int,
-               sync: bool, generated: torch.Tensor | None = None) -> torch.Tensor:
-    """Student forward, kd_loss against the source's targets, backward of loss / accum; with
-    `generated` (b, T-1), on_policy.gkd_loss (no CE on the tokens the student sampled).
+               sync: bool, generated: torch.Tensor | None = None, forward=None) -> torch.Tensor:
+    """Student forward (through `forward`, its compiled twin, when given), kd_loss against the
+    source's targets, backward of loss / accum; with `generated` (b, T-1), on_policy.gkd_loss
+    (no CE on the tokens the student sampled).
     Returns (total, kd, ce) / accum, detached. Gradients sync across processes when `sync`."""
     acc, config = s.acc, s.config
     targets = source.targets(idx, x) if source else None  # (b, T-1, V) logits or a TopK
     loss = kd_loss if generated is None else functools.partial(on_policy.gkd_loss,
                                                                generated=generated)
     with (contextlib.nullcontext() if sync else acc.no_sync(model)), acc.autocast():
-        logits = models.next_token_logits(model, x, s.vocab)  # (b, T-1, V)
+        logits = models.next_token_logits(model if forward is None else forward, x, s.vocab)
         total, parts = loss(logits, targets, x[:, 1:], alpha=alpha,
                             temperature=config.temperature, kind=config.loss, beta=config.beta)
         acc.backward(total / accum)

@@ -39,7 +39,8 @@ from distill_core.kd.losses import kd_loss
 from distill_core.models import next_token_logits
 
 __all__ = ["CACHE_FILE", "bf16_supported", "cache_key", "choose_precision", "clear_win",
-           "cpu_model", "default_cache_dir", "machine_name", "measure_steps", "pick"]
+           "cpu_model", "default_cache_dir", "machine_name", "measure_steps", "pick", "read_cache",
+           "write_cache"]
 
 CACHE_DIR_ENV = "DISTILL_CACHE_DIR"  # the same folder setting as the teacher cache's
 CACHE_FILE = "precision.json"
@@ -225,7 +226,7 @@ def pick(fp32_s: float, bf16_s: float, device_type: str) -> str:
 # ---------------------------------------------------------------- the cache
 
 
-def _read_cache(path: Path) -> dict:
+def read_cache(path: Path) -> dict:
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -233,12 +234,12 @@ def _read_cache(path: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def _write_cache(path: Path, key: str, entry: dict) -> None:
+def write_cache(path: Path, key: str, entry: dict) -> None:
     """Add one entry, atomically (files.atomic_write_json). Two processes writing at once may
     drop one entry: it is measured again next time."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(path, {**_read_cache(path), key: entry})
+        atomic_write_json(path, {**read_cache(path), key: entry})
     except OSError:  # a read-only home is no reason to fail a run: measure again next time
         pass
 
@@ -266,7 +267,7 @@ def choose_precision(student, teacher, batch: torch.Tensor, *, device, cache_dir
     path = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     path = path / CACHE_FILE
     key = cache_key(student, teacher, batch, device)
-    entry = _read_cache(path).get(key)
+    entry = read_cache(path).get(key)
     if isinstance(entry, dict) and entry.get("precision") in PRECISIONS:
         return {**entry, "cached": True}
     times = measure(student, teacher, batch, device=device, budget_s=budget_s, vocab=vocab,
@@ -279,5 +280,5 @@ def choose_precision(student, teacher, batch: torch.Tensor, *, device, cache_dir
              "measured_at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
              "rows": times["rows"], "rounds": times["rounds"], "clear": clear}
     if clear:
-        _write_cache(path, key, entry)
+        write_cache(path, key, entry)
     return {**entry, "cached": False}

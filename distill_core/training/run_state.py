@@ -36,6 +36,7 @@ class RunState:
     precision_choice: dict | None = None  # loop.decide_precision's answer, with its timings
     generated_tokens: int = 0  # on_policy: tokens the student wrote itself, all processes
     generation_s: float = 0.0  # on_policy: seconds spent writing them (part of train_s)
+    compiler: object = None  # compiling.Compiler: which students train compiled, at what cost
 
     @property
     def teacher(self):

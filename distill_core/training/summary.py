@@ -26,7 +26,7 @@ def finish(s: RunState) -> dict:
     if s.run is not None:
         student_bytes = _save_students(s)
     summary = {**_summary(s, student_bytes, flops_token), **speeds,
-               "precision_choice": s.precision_choice}
+               "precision_choice": s.precision_choice, **s.compiler.report()}
     summary.update(s.source.report(s.config.batch_size))
     if s.run is not None:
         s.run.write_summary(summary)

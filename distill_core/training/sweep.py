@@ -101,7 +101,8 @@ def plan(base: DistillConfig, alphas, temperatures, root=None) -> tuple[str, lis
 
 def execute(sweep_id: str, root=None, on_event=None, prepared=None) -> list[dict]:
     """Train the sweep's queued cells in order in this process; returns `cells`. `prepared`
-    (train.prepare) hands over a teacher and data already loaded."""
+    (loop.prepare) hands over a teacher and data already loaded; the cells share it, and with it
+    the teacher cache and the speed figures (measured once per student shape)."""
     from distill_core.training.loop import Cancelled, distill, prepare
 
     root = runs_root(root)
@@ -112,7 +113,6 @@ def execute(sweep_id: str, root=None, on_event=None, prepared=None) -> list[dict
         run = load_run(cell["run_id"], root)
         if run.status().get("state") == "queued":
             run.set_status("queued", pid=os.getpid())
-    prepared = None
     for cell in info["cells"]:
         run = load_run(cell["run_id"], root)
         if run.status().get("state") != "queued":  # cancelled before its turn, or done

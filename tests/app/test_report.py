@@ -73,7 +73,7 @@ def test_the_form_covers_every_field_with_its_help_and_limits():
     assert fields["alpha"]["kwargs"].items() >= {"min_value": 0.0, "max_value": 1.0,
                                                  "value": 0.5}.items()
     assert fields["loss"]["widget"] == "selectbox"
-    assert fields["steps"]["kwargs"]["value"] == 300 and fields["steps"]["kwargs"]["min_value"] == 1
+    assert fields["steps"]["kwargs"]["value"] == 150 and fields["steps"]["kwargs"]["min_value"] == 1
     assert fields["temperature"]["kwargs"]["min_value"] > 0
     assert fields["baseline"]["widget"] == "checkbox"
     assert fields["name"]["kwargs"]["value"] == ""
