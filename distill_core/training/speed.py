@@ -19,7 +19,7 @@ import time
 
 import torch
 
-__all__ = ["forward_speedup", "generation_latency"]
+__all__ = ["forward_speedup", "generation_latencies", "generation_latency"]
 
 
 @contextlib.contextmanager
@@ -133,6 +133,39 @@ def generation_latency(model, prompt_ids: torch.Tensor, new_tokens: int = 64, *,
     "first_token_ms": prompt + first token, "decode_ms_per_token": each later token,
     "prompt_tokens", "new_tokens", "repeats"}.
     """
+    return generation_latencies({"model": model}, prompt_ids, new_tokens, repeats=repeats,
+                                timer=timer)["model"]
+
+
+@torch.inference_mode()
+def generation_latencies(named: dict, prompt_ids: torch.Tensor, new_tokens: int = 64, *,
+                         repeats: int = 5, timer=time.perf_counter) -> dict:
+    """`generation_latency` of several models ({name: model}), timed interleaved (each repeat
+    runs every model in turn) so that a change in machine load hits them all; {name: result}."""
+    whole = {name: [] for name in named}
+    first = {name: [] for name in named}
+    with _eval(*named.values()):
+        runs = {name: _generator(m, prompt_ids, timer) for name, m in named.items()}
+        for run in runs.values():
+            run(new_tokens)  # warm
+        for _ in range(repeats):
+            for name, run in runs.items():
+                whole[name].append(run(new_tokens))
+                first[name].append(run(1))
+    out = {}
+    for name in named:
+        whole_s, first_s = statistics.median(whole[name]), statistics.median(first[name])
+        decode = (whole_s - first_s) / (new_tokens - 1) if new_tokens > 1 else whole_s
+        out[name] = {"ms_per_token": 1000 * whole_s / new_tokens,
+                     "first_token_ms": 1000 * first_s,
+                     "decode_ms_per_token": 1000 * max(decode, 0.0),
+                     "prompt_tokens": prompt_ids.reshape(1, -1).shape[1],
+                     "new_tokens": new_tokens, "repeats": repeats}
+    return out
+
+
+def _generator(model, prompt_ids: torch.Tensor, timer):
+    """once(n): seconds for `model` to generate exactly n tokens greedily after the prompt."""
     device = next(model.parameters()).device
     ids = prompt_ids.reshape(1, -1).to(device)  # (1, T)
     mask = torch.ones_like(ids)
@@ -148,15 +181,4 @@ def generation_latency(model, prompt_ids: torch.Tensor, new_tokens: int = 64, *,
         if out.shape[1] != ids.shape[1] + n:
             raise RuntimeError(f"generate made {out.shape[1] - ids.shape[1]} tokens, not {n}")
         return elapsed
-
-    with _eval(model):
-        once(new_tokens)  # warm
-        whole, first = [], []
-        for _ in range(repeats):
-            whole.append(once(new_tokens))
-            first.append(once(1))
-    whole_s, first_s = statistics.median(whole), statistics.median(first)
-    decode = (whole_s - first_s) / (new_tokens - 1) if new_tokens > 1 else whole_s
-    return {"ms_per_token": 1000 * whole_s / new_tokens, "first_token_ms": 1000 * first_s,
-            "decode_ms_per_token": 1000 * max(decode, 0.0), "prompt_tokens": ids.shape[1],
-            "new_tokens": new_tokens, "repeats": repeats}
+    return once

@@ -16,7 +16,9 @@ from distill_core.training.run_state import RunState
 def finish(s: RunState) -> dict:
     """Measure speeds, save the students (the checkpoint goes: nothing is left to resume) and
     write summary.json; returns the summary. Main process only."""
-    student = s.student()
+    # Accelerate's mixed-precision wrapper comes off first: deployment runs the plain model,
+    # in the same number format as the teacher it is compared with
+    student = s.acc.unwrap_model(s.students["student"], keep_fp32_wrapper=False)
     speeds = speed_figures(s.prepared, student, s.val_blocks)
     teacher_live = s.config.alpha > 0 and s.source.mode == "live"
     flops_token = throughput.flops_per_token(throughput.matmul_params(student),
@@ -47,7 +49,8 @@ def _save_students(s: RunState) -> int:
 def speed_figures(prepared, student, val_blocks) -> dict:
     """What deployment buys, measured once per student shape and teacher (a sweep's cells share
     it): forward speed-up timed interleaved on 8 validation blocks (speed.forward_speedup), and
-    ms per new token generating 64 tokens after a 64-token prompt at batch 1 with the KV cache."""
+    ms per new token generating 64 tokens after a 64-token prompt at batch 1 with the KV cache
+    (teacher and student interleaved)."""
     shape = tuple(models.describe(student)[k] for k in ("architecture", "layers", "width",
                                                          "heads", "vocab_rows", "parameters"))
     if shape not in prepared.speeds:
@@ -56,8 +59,9 @@ def speed_figures(prepared, student, val_blocks) -> dict:
                                   models.context_length(student.config), 128) if c)
         prompt = val_blocks[0, :min(64, context // 2)]  # 64 + 64 tokens where the models allow
         new = min(64, context - len(prompt))
-        t_gen = speed.generation_latency(prepared.teacher, prompt, new)
-        s_gen = speed.generation_latency(student, prompt, new)
+        gen = speed.generation_latencies({"teacher": prepared.teacher, "student": student},
+                                         prompt, new)
+        t_gen, s_gen = gen["teacher"], gen["student"]
         prepared.speeds[shape] = {
             "speedup": fwd["speedup"], "speedup_spread": list(fwd["spread"]),
             "speedup_repeats": fwd["repeats"],

@@ -126,3 +126,29 @@ def test_generation_makes_exactly_the_tokens_asked(builtin_pair):
     teacher, student, tokenizer = builtin_pair
     out = generation_latency(student, _ids(tokenizer, (1, 8)), new_tokens=4, repeats=1)
     assert out["new_tokens"] == 4 and out["prompt_tokens"] == 8 and out["ms_per_token"] > 0
+
+
+def test_a_bf16_runs_reported_speedup_is_the_deployed_models(builtin_pair, tmp_path,
+                                                              monkeypatch):
+    """The summary's speed-up times the student as it is deployed (the plain model, in the
+    teacher's fp32), not the training wrapper that autocasts to bf16: an independent timing of
+    a fresh copy of the trained student agrees within 25 %."""
+    from distill_core.config import DistillConfig
+    from distill_core.training.loop import distill, load_blocks
+
+    teacher, _, tokenizer = builtin_pair
+    monkeypatch.setenv("DISTILL_CACHE_DIR", str(tmp_path))
+    config = DistillConfig(steps=2, batch_size=4, train_docs=100, eval_blocks=8,
+                           precision="bf16", compile="off", runs_dir=str(tmp_path / "runs"))
+    result = distill(config, store=False)
+    reported = result.summary["speedup"]
+    plain = type(result.student)(result.student.config)
+    plain.load_state_dict(result.student.state_dict())
+    x = load_blocks(config, tokenizer)[1][:8]  # the blocks the run timed on
+    tries = []
+    for _ in range(ATTEMPTS):
+        tries.append(_independent_speedup(teacher.eval(), plain.eval(), x))
+        if abs(reported / tries[-1] - 1) < 0.25:
+            break
+    else:
+        pytest.fail(f"reported {reported:.2f}x, independent timings {tries}")
