@@ -88,6 +88,10 @@ def _config_from_args(args, skip=()):
         base = DistillConfig.load(args.config).to_dict() if args.config else {}
     given = {k: v for k, v in vars(args).items()
              if k in DistillConfig.__dataclass_fields__ and k not in skip}
+    if "runs_dir" not in given and "runs_dir" not in base:  # as `distill runs` finds them
+        from distill_core.store.runs import runs_root
+
+        given["runs_dir"] = str(runs_root(create=False))
     return DistillConfig.from_dict({**base, **given})
 
 

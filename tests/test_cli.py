@@ -57,6 +57,21 @@ def test_runs_show_compare_export(small_teacher_dir, tmp_path, capsys):
     assert AutoModelForCausalLM.from_pretrained(out).config.n_layer == 1
 
 
+def test_run_and_runs_share_the_runs_root_of_the_environment(small_teacher_dir, tmp_path,
+                                                              monkeypatch, capsys):
+    """Without --runs-dir, `distill run` saves where `distill runs` looks: $DISTILL_RUNS_DIR."""
+    runs = tmp_path / "class-runs"
+    monkeypatch.setenv("DISTILL_RUNS_DIR", str(runs))
+    monkeypatch.chdir(tmp_path)
+    args = _run_args(small_teacher_dir, runs, "--steps", "2")
+    at = args.index("--runs-dir")
+    assert main(args[:at] + args[at + 2:]) == 0
+    assert len(list_runs(runs)) == 1 and not (tmp_path / "runs").exists()
+    capsys.readouterr()
+    assert main(["runs"]) == 0
+    assert list_runs(runs)[0]["id"] in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("flags, words", [
     (["--alpha", "1.5"], "alpha"),
     (["--temperature", "0"], "temperature"),

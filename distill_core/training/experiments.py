@@ -88,24 +88,32 @@ CLAIMS = {
 }
 
 # Sizes: the fields every run gets, how many seeds, each grid's values and which students.
-# "student" is the one trained in soft-labels, temperature and tuning (random start, cheap);
-# "compared" the one trained from both teachers in capacity and limits, which train on
-# "model_docs" stories: they compare models, not amounts of data, and a smaller corpus loads
-# faster each time the teacher or the seed changes (a default run reads 40 x 10 sequences,
-# half of the ~800 that 1,000 stories make).
+# "soft_labels" are the settings of the soft-labels runs: the default run's student, α and T,
+# with fewer steps (a default run is 150 steps of 16 x 128 tokens on 300 stories);
+# "distilled" those of the temperature and tuning runs, which vary α and T around them (300
+# stories: soft labels matter most where data is scarce). "compared" is the student trained
+# from both teachers in capacity and limits, which train on "model_docs" stories: they compare
+# models, not amounts of data, and a smaller corpus loads faster each time the teacher or the
+# seed changes (a run there reads 40 x 10 sequences, half of the ~800 that 1,000 stories make).
 SIZES = {
     "default": {"config": dict(steps=40, batch_size=10, seq_len=128, warmup=8, eval_every=0,
                                eval_blocks=96),
-                "seeds": 3, "train_docs": (100, 1000, 20000), "temperatures": (1.0, 2.0, 4.0, 8.0),
+                "soft_labels": dict(student="builtin:half", alpha=0.5, temperature=2.0,
+                                    steps=80, batch_size=16, warmup=8),
+                "distilled": dict(student="builtin:half", steps=80, batch_size=16, warmup=8,
+                                  train_docs=300),
+                "seeds": 3, "train_docs": (300, 3000, 20000), "temperatures": (1.0, 2.0, 4.0, 8.0),
                 "alphas": (0.5, 0.9), "grid_temperatures": (1.0, 2.0, 4.0),
                 "students": ("builtin:tiny", "builtin:small", "builtin:half", "builtin:large"),
-                "student": "builtin:small", "compared": "builtin:half", "model_docs": 1000},
+                "compared": "builtin:half", "model_docs": 1000},
     "tiny": {"config": dict(steps=2, batch_size=4, seq_len=32, warmup=0, eval_every=0,
                             eval_blocks=4, train_docs=100, precision="fp32", top_k=8),
+             "soft_labels": dict(student="builtin:small", alpha=0.9, temperature=1.0),
+             "distilled": dict(student="builtin:small"),
              "seeds": 2, "train_docs": (100, 200), "temperatures": (1.0, 4.0),
              "alphas": (0.9,), "grid_temperatures": (1.0, 4.0),
              "students": ("builtin:tiny", "builtin:half"),
-             "student": "builtin:small", "compared": "builtin:half", "model_docs": 100},
+             "compared": "builtin:half", "model_docs": 100},
 }
 
 
@@ -251,15 +259,15 @@ def _others_clause(against: dict, name) -> str:
 
 
 def _run_soft_labels(base: DistillConfig, size: dict, progress, root) -> dict:
-    """Each data size and seed: the student (random start) with α = 0.9 at T = 1, where the
-    teacher cache is exact (its top-k plus one bucket for the rest), and, on the very same
-    batches, the same student without the teacher (the baseline)."""
-    config = base.replace(student=size["student"], alpha=0.9, temperature=1.0, baseline=True,
-                          teacher_cache=True)
+    """Each data size and seed: the student with the size's soft-labels settings (by default
+    the default run's student, α and T), and, on the very same batches, the same student
+    without the teacher (the baseline). Each seed draws its own stories, so the teacher runs
+    live: a cache would be filled once and never read again."""
+    config = base.replace(baseline=True, teacher_cache=False, **size["soft_labels"])
     trials = [Trial({"train_docs": n, "seed": s}, config.replace(train_docs=n, seed=s))
               for n in size["train_docs"] for s in _seeds(size)]
-    return {"records": train_trials(trials, progress), "alpha": 0.9, "temperature": 1.0,
-            "student": config.student}
+    return {"records": train_trials(trials, progress), "alpha": config.alpha,
+            "temperature": config.temperature, "student": config.student}
 
 
 def _table_soft_labels(data: dict) -> tuple[list[str], list[list]]:
@@ -332,7 +340,7 @@ def _run_temperature(base: DistillConfig, size: dict, progress, root) -> dict:
     a small share of the teacher's softened probability at large T (the profile's top-k mass)."""
     from distill_core.training.loop import prepare
 
-    config = base.replace(student=size["student"], alpha=0.9, teacher_cache=False)
+    config = base.replace(alpha=0.9, teacher_cache=False, **size["distilled"])
     trials = [Trial({"temperature": t, "seed": s}, config.replace(temperature=t, seed=s))
               for s in _seeds(size) for t in size["temperatures"]]
     prepared = prepare(trials[0].config)
@@ -463,7 +471,7 @@ def _run_tuning(base: DistillConfig, size: dict, progress, root) -> dict:
     then the best two cells again at the other seeds, so the winner is tested against the
     runner-up rather than against the noise. The teacher runs live: a top-k cache keeps only
     part of its softened probability at large T, which would bend the high-T cells."""
-    config = base.replace(student=size["student"], seed=0, teacher_cache=False)
+    config = base.replace(seed=0, teacher_cache=False, **size["distilled"])
     cells = [(0.0, 1.0)] + [(a, t) for a in size["alphas"] for t in size["grid_temperatures"]]
     trials = [Trial({"alpha": a, "temperature": t, "seed": 0},
                     config.replace(alpha=a, temperature=t)) for a, t in cells]
