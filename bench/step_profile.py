@@ -22,6 +22,7 @@ from distill_core.cli import quiet_libraries
 from distill_core.config import DistillConfig
 from distill_core.kd.losses import kd_loss
 from distill_core.training.loop import load_blocks, mixed_precision
+from distill_core.training.precision import choose_precision
 
 MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::_scaled_dot_product")
 
@@ -43,7 +44,8 @@ def main() -> None:
     student = models.load_student(config.student, teacher, seed=0)
     train, _ = load_blocks(config.replace(train_docs=2000), tokenizer)
     x = train[:16, :128]
-    bf16 = mixed_precision(config.precision) == "bf16"
+    precision = choose_precision(student, teacher, x, device=torch.device("cpu"))["precision"]
+    bf16 = mixed_precision(precision) == "bf16"  # as precision=auto decides it here
     opt = torch.optim.AdamW(student.parameters(), lr=1e-4)
 
     def autocast():
