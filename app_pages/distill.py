@@ -36,7 +36,8 @@ st.subheader("New run")
 recipe_menu(SOURCES)  # fills the form below
 fields = form.form_fields({"teacher": st.session_state.get("teacher", "builtin:teacher"),
                            "student": st.session_state.get("student", "builtin:half"),
-                           "dataset": ""})  # the built-in corpora have their own menu
+                           "dataset": "",  # the built-in corpora have their own menu
+                           "baseline": True})  # the default Start shows what the teacher adds
 use_shared_state({"alpha": "cfg_alpha", "temperature": "cfg_temperature", "loss": "cfg_loss"})
 preset_buttons("distill")
 source = st.radio("Training text", SOURCES, horizontal=True, key="data_source")

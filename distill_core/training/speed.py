@@ -139,7 +139,7 @@ def generation_latency(model, prompt_ids: torch.Tensor, new_tokens: int = 64, *,
 
 @torch.inference_mode()
 def generation_latencies(named: dict, prompt_ids: torch.Tensor, new_tokens: int = 64, *,
-                         repeats: int = 5, timer=time.perf_counter) -> dict:
+                         repeats: int = 3, timer=time.perf_counter) -> dict:
     """`generation_latency` of several models ({name: model}), timed interleaved (each repeat
     runs every model in turn) so that a change in machine load hits them all; {name: result}."""
     whole = {name: [] for name in named}

@@ -203,19 +203,30 @@ def test_walk_the_lessons_first_two_steps(server, page, tmp_path):
     page.screenshot(path=tmp_path / "lesson_step2.png", full_page=True)
 
 
-def test_presenter_mode_from_a_link_enlarges_the_type(server, page):
+def test_presenter_mode_from_a_link_enlarges_the_type(server, page, tmp_path):
     url, _ = server
     size = "() => parseFloat(getComputedStyle(document.querySelector('h1')).fontSize)"
     page.goto(url + "/soft_labels")
     page.get_by_text("Teacher entropy").wait_for(timeout=60_000)
     plain = page.evaluate(size)
+    plain_shot = page.locator("h1").first.screenshot(path=tmp_path / "title_plain.png")
     page.goto(url + "/soft_labels?present=1")
     page.get_by_text("Teacher entropy").wait_for(timeout=60_000)
     page.wait_for_function(f"s => ({size})() > 1.2 * s", arg=plain, timeout=30_000)
+    page.screenshot(path=tmp_path / "presenter.png", full_page=True)
+    shot = page.locator("h1").first.screenshot(path=tmp_path / "title_presenter.png")
+    # the title as drawn on screen, not only its style: taller pixels in presenter mode
+    assert _png_height(shot) > 1.1 * _png_height(plain_shot)  # the box has fixed padding
     assert not page.locator('[data-testid="stException"]').count()
     assert page.locator("input[type=checkbox]").first.is_checked()  # the sidebar toggle
     assert not page.get_by_text("KD part α·T²·D").count()  # advanced readouts hidden
     assert "present=1" in page.url
+
+
+def _png_height(png: bytes) -> int:
+    """Pixel height from a PNG's IHDR chunk."""
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    return int.from_bytes(png[20:24], "big")
 
 
 def test_a_run_waiting_in_line_starts_when_the_slot_frees(page, tmp_path, monkeypatch):

@@ -1,6 +1,9 @@
 """What the page tests share: the app, opened on one page through app.py as a browser opens it
 (app.py runs first, then st.navigation runs the page)."""
 
+import contextlib
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -36,3 +39,20 @@ def runs_dir(tmp_path, monkeypatch):
     root = tmp_path / "runs"
     monkeypatch.setenv("DISTILL_RUNS_DIR", str(root))
     return root
+
+
+@pytest.fixture(autouse=True)
+def stop_runs_left_training(monkeypatch):
+    """Each script run of the app pumps the queue, so a page test's queued run starts training in
+    its own process and would go on after the test, slowing every later test: stop it."""
+    yield
+    from distill_core.store import jobs
+
+    root = os.environ.get("DISTILL_RUNS_DIR")  # still the test's own: monkeypatch undoes later
+    if not root or not Path(root).is_dir():
+        return
+    for _, status in jobs.statuses(root):
+        pid = status.get("pid")
+        if status["state"] in ("running", "queued") and pid and pid != os.getpid():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)

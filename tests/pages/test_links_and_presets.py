@@ -1,6 +1,7 @@
 """Shareable links, presets and presenter mode, driven by AppTest through app.py."""
 
 import json
+import os
 
 import pytest
 
@@ -105,6 +106,9 @@ def test_exports_of_a_run_that_has_not_trained_yet_are_disabled_with_the_reason(
     from distill_core.store.runs import Run
 
     run = Run.create(runs_dir, DistillConfig().to_dict())
+    # training, as far as the queue knows (this process is alive): a queued run would be started
+    # by the page's queue pump and train a whole default run in the background
+    run.set_status("running", pid=os.getpid())
     at = open_page("compare", {"runs": run.id})
     assert not at.exception
     buttons = {b.proto.label: b.proto for b in at.get("download_button")}

@@ -45,7 +45,7 @@ def test_recipes_install_with_the_package():
 
 def test_what_the_recipes_promise():
     default, classroom, cpu = (recipes.load_recipe(n) for n in SHIPPED)
-    fresh = DistillConfig()
+    fresh = DistillConfig(baseline=True)  # `distill run --baseline`, the default run
     for field in recipes.recipe_fields("builtin-default"):  # the built-in pair's default run
         assert getattr(default, field) == getattr(fresh, field), field
     assert classroom.teacher == "builtin:teacher" and classroom.baseline
