@@ -22,16 +22,14 @@ t_spec, s_spec = chosen_pair()
 with st.form("sweep_form"), st.expander("New sweep", expanded=not sweep.list_sweeps()):
     left, right = st.columns(2)
     alphas = left.multiselect("α values", ALPHAS, default=[0.0, 0.5, 0.9], key="sweep_alphas")
-    temps = right.multiselect("T values", TEMPERATURES, default=[1.0, 2.0, 4.0],
-                              key="sweep_temperatures")
+    temps = right.multiselect("T values", TEMPERATURES, default=[1.0, 2.0, 4.0], key="sweep_ts")
     steps = left.number_input("Steps per run", 10, 5000, 60, 10, key="sweep_steps")
     right.caption(f"{s_spec} from {t_spec} on tinytales (choose the pair on the Pair page).")
-    curves = left.checkbox("Perplexity curves for each cell (4 evaluations per run: slower)",
-                           False, key="sweep_curves")
+    evals = 4 if left.checkbox("Perplexity curves per cell (slower)", key="sweep_curves") else 0
     launch = st.form_submit_button("Launch the sweep", type="primary", key="sweep_launch")
 if launch:
     try:
-        base = short_run(int(steps), evals=4 if curves else 0, teacher=t_spec, student=s_spec, eval_blocks=32)
+        base = short_run(int(steps), evals, teacher=t_spec, student=s_spec, eval_blocks=32)
         st.session_state["sweep_id"] = launch_sweep(base, sorted(alphas), sorted(temps),
                                                     root=runs_root())
     except InputError as err:

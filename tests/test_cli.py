@@ -10,7 +10,7 @@ import time
 import pytest
 
 from distill_core.cli import main
-from distill_core.store.runs import list_runs
+from distill_core.store.runs import list_runs, load_run
 
 
 def _run_args(teacher_dir, runs_dir, *extra):
@@ -142,8 +142,11 @@ def _env():
 
 def test_sweep_trains_every_cell_on_one_teacher_cache(small_teacher_dir, tmp_path):
     runs = tmp_path / "runs"
+    flags = _tiny_flags(small_teacher_dir, runs)
+    at = flags.index("--eval-every")
+    del flags[at:at + 2]  # a sweep's own default: evaluate each cell at its end only
     cmd = [sys.executable, "-m", "distill_core.cli", "sweep", "--alpha", "0,1",
-           "--temperature", "1,2", *_tiny_flags(small_teacher_dir, runs)]
+           "--temperature", "1,2", *flags]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=_env())
     assert done.returncode == 0, done.stderr[-2000:]
     lines = done.stdout.strip().splitlines()
@@ -168,6 +171,10 @@ def test_sweep_trains_every_cell_on_one_teacher_cache(small_teacher_dir, tmp_pat
     # alpha = 0 cells never need the teacher; the first cell that does fills the cache and
     # every later one reads it back
     assert computed[2] > 0 and computed[:2] == [0, 0] and computed[3] == 0
+    for cell in plan["cells"]:  # each cell evaluated once, at its end
+        run = load_run(cell["run_id"], runs)
+        assert run.config()["eval_every"] == 0
+        assert [r["step"] for r in run.metrics() if "val_loss" in r] == [4]
 
 
 @pytest.mark.parametrize("grid, words", [
