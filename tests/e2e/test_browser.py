@@ -191,7 +191,10 @@ def test_walk_the_lessons_first_two_steps(server, page, tmp_path):
         "t => [...document.querySelectorAll('[data-testid=\"stMetric\"]')].some("
         "m => m.innerText.includes('Hard label') && m.innerText.includes(t))",
         arg=top, timeout=30_000)
-    assert page.get_by_label("Prompt", exact=True).input_value() == prompt
+    from playwright.sync_api import expect
+
+    # the box is redrawn after the metrics: wait for it rather than read it at once
+    expect(page.get_by_label("Prompt", exact=True)).to_have_value(prompt, timeout=30_000)
     assert "step=2" in page.url
     chart = page.locator('[data-testid="stPlotlyChart"]').first  # hard label against soft label
     chart.locator(".legend .traces").first.wait_for(timeout=30_000)
