@@ -150,10 +150,11 @@ class DistillConfig:
         "in bf16 on this machine (at most ~3 s, remembered per machine and model shape) and "
         "takes the faster.", choices=PRECISIONS)
     compile: str = _field(
-        "auto", "torch.compile for the students' training steps: on, off, or auto = time two "
-        "eager steps and compile when the steps left would take over a minute (compiled "
-        "kernels are cached across runs on this machine). A failed compile falls back to "
-        "eager with one line.", choices=COMPILE_MODES)
+        "auto", "torch.compile for the students' training steps: on, off, or auto = time the "
+        "second eager step and compile when the steps left would save more than the compile "
+        "costs (as measured on this machine before), or, with no measurement yet, when they "
+        "would take over 3 minutes eagerly (compiled kernels are cached across runs on this "
+        "machine). A failed compile falls back to eager with one line.", choices=COMPILE_MODES)
     baseline: bool = _field(
         False, "Also train the same student without the teacher (alpha = 0) on the same "
         "batches, for a fair comparison.")

@@ -26,9 +26,8 @@ from pathlib import Path
 
 import torch
 
-from distill_core import models
-from distill_core.training.precision import default_cache_dir, machine_name, read_cache, \
-    write_cache
+from distill_core.training.precision import default_cache_dir, machine_name, model_shape, \
+    read_cache, write_cache
 
 COLD_PAYS_S = 180.0  # auto, no record: compile when the eager steps left take longer than this
 CACHED_GUESS_S = 5.0  # auto: a recompile of cached kernels, until one has been measured
@@ -45,10 +44,8 @@ def kernel_dir() -> Path:
 
 def record_key(student, batch_shape: tuple, precision: str, students: int, device) -> str:
     """What a compile's cost and gain depend on: machine, torch, threads, shapes, precision."""
-    shape = {k: models.describe(student)[k] for k in ("architecture", "layers", "width",
-                                                       "heads", "vocab_rows")}
     return json.dumps({"machine": machine_name(device), "torch": torch.__version__,
-                       "threads": torch.get_num_threads(), "student": shape,
+                       "threads": torch.get_num_threads(), "student": model_shape(student),
                        "batch": list(batch_shape), "precision": precision,
                        "students": students}, sort_keys=True)
 
@@ -98,7 +95,7 @@ class Compiler:
 
     def model(self, key: str, model):
         """The module a training step calls for student `key`."""
-        return self.compiled.get(key, model) if self.compiled else model
+        return self.compiled.get(key, model)
 
     def stepped(self, step_s: float) -> float:
         """Note a training step's seconds; returns the part that was training (the first

@@ -39,8 +39,8 @@ from distill_core.kd.losses import kd_loss
 from distill_core.models import next_token_logits
 
 __all__ = ["CACHE_FILE", "bf16_supported", "cache_key", "choose_precision", "clear_win",
-           "cpu_model", "default_cache_dir", "machine_name", "measure_steps", "pick", "read_cache",
-           "write_cache"]
+           "cpu_model", "default_cache_dir", "machine_name", "measure_steps", "model_shape", "pick",
+           "read_cache", "write_cache"]
 
 CACHE_DIR_ENV = "DISTILL_CACHE_DIR"  # the same folder setting as the teacher cache's
 CACHE_FILE = "precision.json"
@@ -98,7 +98,8 @@ def bf16_supported(device) -> bool:
         return False
 
 
-def _shape(model) -> dict:
+def model_shape(model) -> dict:
+    """The shape a timing depends on: architecture, layers, width, heads, output rows."""
     cfg = model.config
     return {"architecture": (cfg.architectures or [type(model).__name__])[0],
             "layers": cfg.num_hidden_layers, "width": cfg.hidden_size,
@@ -111,8 +112,8 @@ def cache_key(student, teacher, batch: torch.Tensor, device) -> str:
     device = torch.device(device)
     parts = {"machine": machine_name(device), "device": device.type,
              "torch": torch.__version__, "threads": torch.get_num_threads(),
-             "student": _shape(student),
-             "teacher": _shape(teacher) if teacher is not None else None,
+             "student": model_shape(student),
+             "teacher": model_shape(teacher) if teacher is not None else None,
              "batch": list(batch.shape)}
     return json.dumps(parts, sort_keys=True)
 
