@@ -13,9 +13,16 @@ from distill_core.kd.explore import mass_by_rank
 VIEWS = {"bars": "top tokens", "mass": "mass in the top k", "ranks": "log-probability by rank"}
 
 
-@st.cache_data(show_spinner="Running both models on the prompt…", max_entries=64)
 def pair_logits(t_spec: str, s_spec: str, prompt: str):
-    """Next-token logits (V,) of teacher and student: the only model calls on the page."""
+    """Next-token logits (V,) of teacher and student: the only model calls on the page. Both
+    models are asked for first (a cache hit once loaded), so this server's limits are checked
+    even when the logits themselves are cached (InputError)."""
+    student(s_spec, t_spec)
+    return _pair_logits(t_spec, s_spec, prompt)
+
+
+@st.cache_data(show_spinner="Running both models on the prompt…", max_entries=64)
+def _pair_logits(t_spec: str, s_spec: str, prompt: str):
     t_model, tok = teacher(t_spec)
     return (models.prompt_logits(t_model, tok, prompt),
             models.prompt_logits(student(s_spec, t_spec), tok, prompt))

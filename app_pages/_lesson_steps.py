@@ -8,6 +8,7 @@ import streamlit as st
 
 from app_pages._models import student, teacher
 from app_pages._navigation import link
+from app_pages._session import server_limits
 from app_pages._widgets import metrics, preset_buttons
 from distill_core.app import lesson, metric_rows, viz
 from distill_core.kd.explore import TEMPERATURES, readouts, soft_label_view
@@ -69,7 +70,8 @@ def limits_panel(step: lesson.Step) -> None:  # step 5: an imperfect teacher, an
         names=("trained teacher", "early teacher")), key="early_bars")
     if st.button("Try this: " + step.try_this, key="try_5", type="primary"):
         state["lesson_runs"] = lesson.start_imperfect_teacher_runs(  # the queue's limits apply
-            state["lesson_student"], state.setdefault("session_id", secrets.token_hex(8)))
+            state["lesson_student"], state.setdefault("session_id", secrets.token_hex(8)),
+            server_limits())
     if rows := lesson.imperfect_teacher_results(state["lesson_runs"]):
         st.dataframe(pd.DataFrame(rows).set_index("run"))
         link("compare", "Compare them", query_params={"runs": ",".join(r["run"] for r in rows)})

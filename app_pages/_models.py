@@ -1,20 +1,22 @@
 """The models the pages run, loaded once per server process, and the pair the Pair page chose.
 
 Every page asks these functions, so the Home page's load also serves the Pair and Soft labels
-pages. The chosen pair lives in st.session_state ("teacher", "student"). The loaders never
-fetch: a pretrained model not on this machine yet (smollm2-135m) is fetched by `fetched`, when
-someone asks for it, with its progress shown.
+pages. Each goes through app.model_policy with this script run's limits (`server_limits`):
+shared folders only, the hub only while allow_hub is on, the parameter and memory limits.
+The limits are part of each cache key, so a model loaded under other limits is checked again.
+The chosen pair lives in st.session_state ("teacher", "student"). The loaders never fetch: a
+pretrained model not on this machine yet (smollm2-135m) is fetched by `fetched`, when someone
+asks for it, with its progress shown.
 """
 
 import gc
 
 import streamlit as st
 
+from app_pages._session import server_limits
 from distill_core import InputError, models
-from distill_core.app.paths import require_shared_model
-from distill_core.models import load_student, load_teacher, load_tokenizer
-from distill_core.policy import check_model_params
-from distill_core.store.limits import load_limits
+from distill_core.app import model_policy
+from distill_core.policy import Limits, check_model_params
 
 # Imported once per server process. torch, transformers and the rest are ~500k objects that live
 # as long as the server: take them out of the garbage collector's full scans, which otherwise
@@ -30,47 +32,45 @@ def chosen_pair() -> tuple[str, str]:
             st.session_state.setdefault("student", DEFAULT_STUDENT))
 
 
-def _unfetched(*specs: str) -> list[str]:
-    return [s.strip() for s in specs if s.strip() in models.PRETRAINED
-            and not models.is_fetched(s.strip())]
+def teacher(spec: str):
+    """(model, tokenizer), frozen, eval mode; InputError when this server does not allow it."""
+    return _teacher(spec.strip(), server_limits())
 
 
-def _shared(spec: str, role: str) -> str:
-    """The spec, if the app may read it and it needs no fetch (else InputError)."""
-    require_shared_model(spec, role)  # the app reads no folder it does not share
-    if _unfetched(spec):
-        raise InputError(f"{spec.strip()} is not on this machine yet: fetch it on the Pair page "
-                         f"(or run `distill fetch {spec.strip()}`)")
-    return spec.strip()
+def student(spec: str, teacher_spec: str):
+    """The student as it is before training (a preset is made from the teacher, seed 0)."""
+    return _student(spec.strip(), teacher_spec.strip(), server_limits())
+
+
+def tokenizer(spec: str, teacher_spec: str):
+    """The model's own tokenizer (a preset uses the teacher's)."""
+    return _tokenizer(spec.strip(), teacher_spec.strip(), server_limits())
 
 
 @st.cache_resource(show_spinner="Loading the teacher…", max_entries=4)
-def teacher(spec: str):
-    """(model, tokenizer), frozen, eval mode."""
-    return load_teacher(_shared(spec, "teacher"))
+def _teacher(spec: str, limits: Limits):
+    return model_policy.load_teacher(spec, limits)
 
 
 @st.cache_resource(show_spinner="Loading the student…", max_entries=8)
-def student(spec: str, teacher_spec: str):
-    """The student as it is before training (a preset is made from the teacher, seed 0)."""
-    return load_student(_shared(spec, "student"), teacher(teacher_spec)[0])
+def _student(spec: str, teacher_spec: str, limits: Limits):
+    return model_policy.load_student(spec, _teacher(teacher_spec, limits)[0], limits)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def tokenizer(spec: str, teacher_spec: str):
-    """The model's own tokenizer (a preset uses the teacher's)."""
-    return load_tokenizer(_shared(spec, "student"), _shared(teacher_spec, "teacher"))
+def _tokenizer(spec: str, teacher_spec: str, limits: Limits):
+    return model_policy.load_tokenizer(spec, teacher_spec, limits)
 
 
 def fetched(*specs: str) -> bool:
     """True when no pretrained model among `specs` still needs fetching. Otherwise offer to fetch
     the first that does (a button; then its download and conversion in st.status, in this
     script run) and return whether it is there now: the page stops while it is not."""
-    if not (missing := _unfetched(*specs)):
+    if not (missing := model_policy.unfetched(*specs)):
         return True
     name, source = missing[0], models.PRETRAINED[missing[0]]
     try:
-        check_model_params(source.parameters, name, load_limits())
+        check_model_params(source.parameters, name, server_limits())
     except InputError as err:
         st.error(str(err))
         return False

@@ -17,6 +17,7 @@ PAGES = {  # file name in app_pages/ -> (title, icon); the first is the default 
     "disagreement": ("Disagreement", ":material/compare_arrows:"),
     "sweep": ("Sweep", ":material/grid_view:"),
     "compare": ("Compare", ":material/bar_chart:"),
+    "conventions": ("Loss conventions", ":material/rule:"),
     "experiments": ("Experiments", ":material/labs:"),
 }
 

@@ -1,13 +1,18 @@
-"""What the pages share through the session and the URL: a link's state (distill_core.app.share)
-and presenter mode. app.py calls `arrive_by_link` and `presenter_toggle` before every page;
-pages call the rest. This file is not a page.
+"""What the pages share through the session and the URL: this server's limits (read once per
+script run), a link's state (distill_core.app.share) and presenter mode. app.py calls
+`read_server_limits`, `arrive_by_link` and `presenter_toggle` before every page; pages call the
+rest. This file is not a page.
 """
 
 import streamlit as st
 
+from distill_core import InputError
 from distill_core.app import share
+from distill_core.policy import Limits
+from distill_core.store.limits import load_limits
 
 SHARED, WRITTEN, FRESH, SHOWN = "shared_state", "url_written", "url_fresh", "url_problems_shown"
+LIMITS = "server_limits"
 PRESENTER_CSS = """<style>
 [data-testid="stMain"] p, [data-testid="stMain"] li, [data-testid="stMain"] label,
 [data-testid="stMain"] [data-testid="stCaptionContainer"] { font-size: 1.45rem !important; }
@@ -22,6 +27,25 @@ PRESENTER_CSS = """<style>
 </style>"""
 
 
+def read_server_limits() -> Limits:
+    """app.py calls this first in every script run: the server's limits (limits.py), read once
+    and kept for this run's pages and links. A mistake in them stops the page with one line:
+    no page runs without knowing what the server allows."""
+    try:
+        st.session_state[LIMITS] = load_limits()
+    except InputError as err:  # e.g. a mistake in this server's classroom.toml
+        st.error(str(err))
+        st.stop()
+    return st.session_state[LIMITS]
+
+
+def server_limits() -> Limits:
+    """The limits app.py read for this script run."""
+    if LIMITS not in st.session_state:  # only when a script runs a page without app.py
+        return read_server_limits()
+    return st.session_state[LIMITS]
+
+
 def arrive_by_link() -> None:
     """app.py calls this before every page: a link's state (?T=4&alpha=0.9…) enters the session.
 
@@ -33,7 +57,7 @@ def arrive_by_link() -> None:
     """
     state = st.session_state.setdefault(SHARED, {})
     params = st.query_params.to_dict()
-    url, problems = share.decode(params)
+    url, problems = share.decode(params, server_limits())  # the widgets' checks, models' too
     fresh = set()
     if url != st.session_state.get(WRITTEN):
         if problems and st.session_state.get(SHOWN) != params:
@@ -77,7 +101,7 @@ def keep_in_url(**values) -> None:
     changed = {k: v for k, v in wanted.items() if st.query_params.get(k) != v}
     if changed:
         st.query_params.update(changed)
-    st.session_state[WRITTEN] = share.decode(st.query_params.to_dict())[0]
+    st.session_state[WRITTEN] = share.decode(st.query_params.to_dict(), server_limits())[0]
 
 
 def presenting() -> bool:
@@ -96,6 +120,6 @@ def presenter_toggle() -> None:
             st.query_params["present"] = "1"
         else:
             del st.query_params["present"]
-        st.session_state[WRITTEN] = share.decode(st.query_params.to_dict())[0]
+        st.session_state[WRITTEN] = share.decode(st.query_params.to_dict(), server_limits())[0]
     if presenting():
         st.html(PRESENTER_CSS)

@@ -5,8 +5,10 @@ import streamlit as st
 
 from app_pages._navigation import link
 from app_pages._session import keep_in_url, presenting, use_shared_state
+from app_pages._take_away import take_away
 from distill_core import InputError
-from distill_core.app import exports, report, viz
+from distill_core.app import report, viz
+from distill_core.metrics import shown
 from distill_core.store.runs import compare, list_runs, load_run
 
 LATEST = 3  # finished runs selected when the URL names none
@@ -45,14 +47,8 @@ right.plotly_chart(viz.agreement_curves(metrics))
 
 st.subheader("Final metrics")
 st.dataframe(pd.DataFrame(table).set_index("id"), column_config={
-    "agreement": st.column_config.NumberColumn(format="percent"),
-    "size_ratio": st.column_config.NumberColumn(format="percent"),
-    **{k: st.column_config.NumberColumn(format="%.3f")
-       for k in ("teacher_ppl", "student_ppl", "baseline_ppl")},
-    **{k: st.column_config.NumberColumn(format="%.1f %%")
-       for k in ("retention_pct", "gap_closed_pct")},
-    "speedup": st.column_config.NumberColumn(format="%.2f×"),
-    "wall_seconds": st.column_config.NumberColumn(format="%.0f s")})
+    m.key: st.column_config.NumberColumn(format=m.column_format(), help=m.help)
+    for m in shown("compare")})
 
 st.subheader("Verdicts")
 cols = st.columns(min(len(table), 3))
@@ -67,14 +63,4 @@ for n, row in enumerate(table):
 
 if presenting():
     st.stop()
-st.subheader("Take a run away")
-run_id = st.selectbox("Run", picked, key="export_run")
-for n, (col, d) in enumerate(zip(st.columns(5), exports.run_downloads(load_run(run_id)))):
-    col.download_button(d.label, d.data, file_name=d.file_name, key=f"export_{n}",
-                        on_click="ignore", disabled=d.why_not is not None, help=d.why_not)
-figure = st.selectbox("Figure", viz.RUN_FIGURES, key="export_figure")
-for col, fmt in zip(st.columns(4)[:2], exports.FIGURE_FORMATS):
-    col.download_button(f"{figure} ({fmt.upper()})", lambda fmt=fmt: exports.figure_image(
-        viz.run_figure(figure, run_id, metrics[run_id], summaries[run_id].get("teacher_ppl")),
-        fmt), file_name=f"{run_id}-{figure.replace(' ', '_')}.{fmt}", key=f"export_{fmt}",
-        on_click="ignore")
+take_away(picked, metrics, summaries)

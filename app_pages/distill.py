@@ -6,7 +6,7 @@ import streamlit as st
 
 from app_pages._recipes import recipe_menu
 from app_pages._run_panel import run_panel, watch
-from app_pages._session import keep_in_url, presenting, use_shared_state
+from app_pages._session import keep_in_url, presenting, server_limits, use_shared_state
 from app_pages._widgets import preset_buttons
 from distill_core import InputError
 from distill_core.app import form, launch, report
@@ -50,7 +50,7 @@ with st.form("distill"):
         values |= widgets(fields, ["train_docs"])
     elif source == SOURCES[1]:
         upload = st.file_uploader("text file", [s[1:] for s in UPLOAD_SUFFIXES], key="upload",
-                                  max_upload_size=upload_limit_mb(),
+                                  max_upload_size=upload_limit_mb(limits=server_limits()),
                                   help="UTF-8 text: .txt (documents separated by blank lines), "
                                        ".jsonl or .csv (with a text column).")
         values |= widgets(fields, ["text_column"])
@@ -68,7 +68,8 @@ if start:
     try:
         if source == SOURCES[1] and upload is None:
             raise InputError("choose a file to upload first")
-        run = launch.start_run(values, session, upload and (upload.name, upload.getvalue()), fresh)
+        run = launch.start_run(values, session, upload and (upload.name, upload.getvalue()), fresh,
+                               limits=server_limits())
         st.session_state["attached"] = run.id if run.attached else None
         watch(run.id)
     except InputError as err:

@@ -5,6 +5,7 @@ once done."""
 import pandas as pd
 import streamlit as st
 
+from app_pages._session import server_limits
 from distill_core import InputError
 from distill_core.app.experiment_figures import experiment_figure
 from distill_core.app.launch import launch_experiment
@@ -18,13 +19,14 @@ st.caption("Five claims about distillation, each put to the test by runs on this
            "Where a difference is small the runs repeat over seeds: mean ± spread, and "
            "\"no clear difference\" when the spreads overlap.")
 name = st.selectbox("Claim", experiments.NAMES, key="experiment_name")
-st.markdown(f"**Claim:** {experiments.CLAIMS[name]}")
+st.markdown(f"**Claim:** {experiments.get(name).claim}")
 left, right = st.columns([2, 1])
 size = left.radio("Size", list(experiments.SIZES), format_func=lambda s: SIZES.get(s, s),
                   horizontal=True, key="experiment_size")
 if right.button("Run this experiment", type="primary", key="experiment_start"):
     try:
-        st.session_state["experiment_folder"] = str(launch_experiment(name, size, runs_root()))
+        st.session_state["experiment_folder"] = str(launch_experiment(name, size, runs_root(),
+                                                                      server_limits()))
     except InputError as err:
         st.error(str(err))
 

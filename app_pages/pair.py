@@ -7,8 +7,10 @@ from app_pages._models import chosen_pair, fetched, student, teacher, tokenizer
 from app_pages._widgets import metrics
 from distill_core import InputError
 from distill_core.app import metric_rows
+from distill_core.app.metric_rows import Metric
 from distill_core.models import BUILTIN_DIRS, PAIRS, PRESETS, require_compatible
 from distill_core.models.estimate import model_facts
+from distill_core.models.memory import at_scale, size_text
 
 st.title("Choose a teacher and a student")
 current = chosen_pair()
@@ -55,3 +57,17 @@ facts = {"Teacher": model_facts(t_spec, t_model), "Student": model_facts(s_spec,
 metrics(metric_rows.model_facts(facts))
 
 step_costs(t_spec.strip(), s_spec.strip(), facts, verdict.vocab_size)
+
+st.markdown("#### At scale: bf16 on GPUs, as TRL, Axolotl and DistillKit train")
+b_col, t_col = st.columns(2)
+cost = at_scale(facts["Teacher"]["parameters"], facts["Student"]["parameters"],
+                int(b_col.number_input("Batch (sequences)", 1, 4096, 8, key="scale_batch")),
+                int(t_col.number_input("Sequence length", 8, 131072, 2048, key="scale_seq")),
+                verdict.vocab_size)
+metrics([Metric("Teacher + student + AdamW", size_text(cost["fused"]), caption="bf16 teacher; "
+                "student bf16 weights and grads, fp32 master and 2 AdamW moments (16 B/param)"),
+         Metric("Logits B × T × V (fp32)", size_text(cost["logits"]), caption="teacher's, "
+                "student's and its gradient: what Liger's fused losses and Cut Cross-Entropy "
+                "never hold"),
+         Metric("Total without a fused loss", size_text(cost["total"]),
+                caption="activations and workspace on top")])

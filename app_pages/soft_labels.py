@@ -45,11 +45,11 @@ shown = view_choice(t_spec)
 
 try:
     t_logits, s_logits = pair_logits(t_spec, s_spec, prompt)
+    tok = teacher(t_spec)[1]
 except InputError as err:
     st.error(str(err))
     st.stop()
 
-tok = teacher(t_spec)[1]
 view = soft_label_view(t_logits, s_logits, tok, temperature)
 r = readouts(t_logits, s_logits, temperature=temperature, alpha=alpha, kind=direction,
              tokenizer=tok)

@@ -5,7 +5,7 @@ import streamlit as st
 
 from app_pages._models import chosen_pair
 from app_pages._navigation import link
-from app_pages._session import presenting
+from app_pages._session import presenting, server_limits
 from distill_core import InputError
 from distill_core.app import viz
 from distill_core.app.launch import launch_sweep
@@ -31,7 +31,7 @@ if launch:
     try:
         base = short_run(int(steps), evals, teacher=t_spec, student=s_spec, eval_blocks=32)
         st.session_state["sweep_id"] = launch_sweep(base, sorted(alphas), sorted(temps),
-                                                    root=runs_root())
+                                                    root=runs_root(), limits=server_limits())
     except InputError as err:
         st.error(str(err))
 
@@ -48,8 +48,9 @@ def grid(sweep_id: str) -> None:  # reads the run store only; polls while cells 
     cells = sweep.cells(sweep_id, runs_root())
     done = sum(c["state"] == "done" for c in cells)
     st.progress(done / len(cells), text=f"{done} of {len(cells)} cells done")
-    metric = st.radio("Colour by", list(viz.SWEEP_METRICS), horizontal=True, key="sweep_metric",
-                      format_func=lambda m: viz.SWEEP_METRICS[m][0])
+    titles = viz.sweep_metric_titles()
+    metric = st.radio("Colour by", list(titles), horizontal=True, key="sweep_metric",
+                      format_func=titles.get)
     event = st.plotly_chart(viz.sweep_heatmap(cells, metric), key="sweep_map",
                             on_select="rerun", selection_mode="points")
     clicked = [p["customdata"] for p in event.selection.points if p.get("customdata")]

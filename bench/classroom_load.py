@@ -40,7 +40,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import random
 import socket
 import statistics
@@ -62,6 +61,7 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg  # noqa: E402
 from websockets.sync.client import connect  # noqa: E402
 
 from distill_core.config import DistillConfig  # noqa: E402
+from distill_core.machine import cpu_model  # noqa: E402
 from distill_core.store import jobs  # noqa: E402
 from distill_core.store.limits import load_limits  # noqa: E402
 
@@ -442,14 +442,6 @@ def run_times(root: Path) -> list[dict]:
     return [{"id": run.id, "training": stamp(s["finished"]) - stamp(s["started"]),
              "launched_to_done": stamp(s["finished"]) - stamp(s.get("launched") or s["started"])}
             for run, s in jobs.statuses(root) if s.get("state") == "done"]
-
-
-def cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def main_waits(args) -> None:

@@ -59,17 +59,12 @@ def python_docs_perplexity(block_size: int = 128) -> tuple[float, int, float]:
     return ppl, len(blocks), time.perf_counter() - start
 
 
-def cpu_model() -> str:
-    from distill_core.models.pretrained import cpu_model as read
-
-    return read()
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--perplexity", action="store_true", help="also measure python-docs perplexity")
     args = p.parse_args()
+    from distill_core.machine import cpu_model
     from distill_core.models import fetch_pretrained, is_fetched
 
     if not is_fetched("smollm2-135m"):

@@ -1,4 +1,5 @@
-"""Peak memory and time of the KD loss's forward + backward: plain (one pass) against chunked.
+"""Peak memory and time of the KD loss's forward + backward: plain (chunk_size=None, all positions
+in one chunk) against chunked ("auto", 32 MiB of float32 logits a chunk).
 
     python bench/loss_memory.py
 

@@ -44,8 +44,6 @@ within this budget.
 import argparse
 import json
 import os
-import platform
-import subprocess
 import tempfile
 import time
 
@@ -53,18 +51,13 @@ import torch
 import yaml
 
 from distill_core import models
+from distill_core.machine import cpu_model
 from distill_core.training import evaluate, summary
 from distill_core.training.loop import distill, prepare
 from distill_core.training.recipes import load_recipe
 
 STUDENTS = ("builtin:half", "builtin:half-ends", "builtin:small")
 RECIPE = "smollm2-cpu"
-
-
-def cpu_model() -> str:
-    out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    return next((line.split(":", 1)[1].strip() for line in out.splitlines()
-                 if line.startswith("Model name")), platform.processor() or "unknown CPU")
 
 
 def measure(config, prepared) -> dict:

@@ -44,7 +44,7 @@ import torch  # noqa: E402
 
 from distill_core.training import evaluate, sweep, throughput  # noqa: E402
 from distill_core import models  # noqa: E402
-from distill_core.training.build_builtin import cpu_name  # noqa: E402
+from distill_core.machine import describe_machine  # noqa: E402
 from distill_core.config import DistillConfig  # noqa: E402
 from distill_core.training.loop import (batch_order, decide_precision, distill,  # noqa: E402
                                         mixed_precision, prepare)
@@ -134,7 +134,7 @@ def main() -> None:
     teacher = prepared.teacher
     val = prepared.val_blocks[:config.eval_blocks]
     precision = mixed_precision(config.precision)
-    print(f"machine: {cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+    print(f"machine: {describe_machine()}, "
           f"{torch.get_num_threads()} threads, precision {precision} (timed: fp32 "
           f"{choice.get('fp32_step_s') or float('nan'):.3f} s, bf16 "
           f"{choice.get('bf16_step_s') or float('nan'):.3f}"

@@ -28,6 +28,7 @@ from pathlib import Path
 import yaml
 
 from distill_core.errors import InputError
+from distill_core.kd.checks import check_beta
 from distill_core.kd.losses import KINDS
 
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -37,6 +38,14 @@ TRACKERS = ("none", "tensorboard", "wandb", "mlflow", "comet_ml", "aim", "clearm
             "swanlab", "trackio", "all")
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 SUFFIXES = (".json", ".yaml", ".yml")
+# Temperatures outside this range only overflow: logits / 1e-40 are inf, and the loss is nan.
+TEMPERATURE_LOW, TEMPERATURE_HIGH = 0.05, 100.0
+
+
+def on_policy_rows(batch: int, fraction: float) -> int:
+    """How many of `batch` sequences the student writes at on-policy fraction λ: λ·b rounded
+    half up (the whole batch's count; training.on_policy spreads them over micro-batches)."""
+    return min(batch, int(fraction * batch + 0.5))
 
 
 def _num(x) -> str:
@@ -88,7 +97,8 @@ class DistillConfig:
         "on the real next tokens, 1 = pure distillation.", low=0.0, high=1.0)
     temperature: float = _field(
         2.0, "Softening temperature T: above 1 flattens both models' predictions so the student "
-        "also sees which wrong answers the teacher finds likely.", low=0.0, high=100.0, above=True)
+        "also sees which wrong answers the teacher finds likely.", low=TEMPERATURE_LOW,
+        high=TEMPERATURE_HIGH)
     loss: str = _field(
         "forward_kl", "How to measure the gap between teacher and student predictions.",
         choices=KINDS)
@@ -109,7 +119,8 @@ class DistillConfig:
         "teacher (no teacher_cache) and alpha above 0.", low=0.0, high=1.0)
     on_policy_temperature: float = _field(
         1.0, "With on_policy: the temperature the student samples its continuations at (1 = its "
-        "own distribution, lower = safer, higher = wilder).", low=0.0, high=100.0, above=True)
+        "own distribution, lower = safer, higher = wilder).", low=TEMPERATURE_LOW,
+        high=TEMPERATURE_HIGH)
     on_policy_prefix: int | None = _field(
         None, "With on_policy: how many tokens of the training sequence the student continues "
         "from; empty = half of seq_len.", low=1, range="1 to seq_len - 1, or empty for half")
@@ -198,13 +209,7 @@ class DistillConfig:
             raise InputError(f"warmup must be between 0 and steps={_num(self.steps)} "
                              f"(got {_num(self.warmup)})")
         self._validate_on_policy()
-        b = _num(self.beta)
-        if self.loss == "jsd" and self.beta in (0.0, 1.0):
-            raise InputError(f"beta must be strictly between 0 and 1 for loss jsd (got {b}): "
-                             f"jsd with beta={b} is always zero; use forward_kl or reverse_kl")
-        if self.loss == "skew_kl" and self.beta == 1.0:
-            raise InputError(f"beta must be at least 0 and below 1 for loss skew_kl (got {b}): "
-                             f"skew_kl with beta=1 is always zero (beta=0 is forward_kl)")
+        check_beta(self.loss, self.beta)  # the loss's own rule and message (jsd, skew_kl)
         return self
 
     def _validate_on_policy(self) -> None:
@@ -221,6 +226,12 @@ class DistillConfig:
         if self.alpha == 0:
             raise InputError("on_policy needs alpha above 0: the tokens the student writes "
                              "itself are learnt from the teacher only (got alpha=0)")
+        if on_policy_rows(self.batch_size, self.on_policy) == 0:
+            least = math.ceil(0.5 / self.batch_size * 10_000) / 10_000
+            raise InputError(f"on_policy must let the student write at least one sequence of "
+                             f"the batch: at least {least:g} for batch_size "
+                             f"{_num(self.batch_size)}, or 0 to turn it off (got on_policy="
+                             f"{_num(self.on_policy)}, which rounds to 0 sequences)")
 
     # ------------------------------------------------------------------ dicts, copies, help
 
@@ -237,7 +248,7 @@ class DistillConfig:
                 close = difflib.get_close_matches(str(key), known, n=1)
                 hint = (f"did you mean '{close[0]}'?" if close
                         else "known fields: " + ", ".join(known))
-                raise InputError(f"unknown config field '{key}'; {hint}")
+                raise InputError(f"unknown config field {str(key)!r}; {hint}")
         return cls(**d)
 
     def replace(self, **changes) -> DistillConfig:
@@ -274,6 +285,8 @@ class DistillConfig:
             d = json.loads(text)
         except json.JSONDecodeError as e:
             raise InputError(f"invalid JSON{where} at line {e.lineno}, column {e.colno}: {e.msg}")
+        except ValueError as e:  # a number of over 4,300 digits
+            raise InputError(f"invalid JSON{where}: {' '.join(str(e).split())}") from None
         return cls.from_dict(_mapping(d, where))
 
     def to_yaml(self, path=None) -> str:
@@ -292,6 +305,8 @@ class DistillConfig:
             at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
             why = getattr(e, "problem", None) or str(e)
             raise InputError(f"invalid YAML{where}{at}: {' '.join(str(why).split())}")
+        except ValueError as e:  # a number of over 4,300 digits
+            raise InputError(f"invalid YAML{where}: {' '.join(str(e).split())}") from None
         return cls.from_dict(_mapping(d, where))
 
     @classmethod
@@ -352,7 +367,10 @@ def _check(f: dataclasses.Field, value):
     else:  # float
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise InputError(f"{name} must be a number,{allowed} {got}")
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # an int of hundreds of digits
+            value = math.inf
         if not math.isfinite(value):
             raise InputError(f"{name} must be a finite number,{allowed} {got}")
 

@@ -27,6 +27,7 @@ class Limits:
     max_data_mb: float = 50.0  # size of a data file a run reads, or of an upload
     model_dirs: tuple[str, ...] = ()  # local model folders the app may read (besides the root)
     data_dirs: tuple[str, ...] = ()  # local data folders the app may read (besides the root)
+    allow_hub: bool = True  # the app may fetch models and data sets from the Hugging Face hub
 
 
 def env_name(setting: str) -> str:
@@ -45,3 +46,11 @@ def check_model_params(params: int, name: str, limits: Limits) -> None:
         raise InputError(f"model '{name}' has {params:,} parameters, over this server's limit of "
                          f"{limits.max_model_params:,} ({env_name('max_model_params')}): pick a "
                          "smaller model")
+
+
+def check_hub(name: str, what: str, limits: Limits) -> None:
+    """InputError when `name`, a Hugging Face id, may not be fetched: allow_hub is off."""
+    if not limits.allow_hub:
+        raise InputError(f"{what} '{name}' is on the Hugging Face hub, and this server does not "
+                         f"fetch from the hub ({env_name('allow_hub')} is off): pick a built-in "
+                         "one or a local folder this app shares")

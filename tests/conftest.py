@@ -21,20 +21,24 @@ def small_tokenizer():
     return train_tokenizer([t for t, _ in tinytales.generate(400, seed=1)], vocab_size=600)
 
 
-@pytest.fixture(scope="session")
-def small_teacher_dir(tmp_path_factory, small_tokenizer):
-    """A 2-layer GPT-2 built from a config and saved (safetensors + tokenizer) to a temp dir."""
+def save_small_teacher(folder: Path, tokenizer, n_positions: int = 64) -> Path:
+    """A 2-layer GPT-2 (width 32) built from a config at seed 0, saved with its tokenizer."""
     import torch
     from transformers import GPT2LMHeadModel
 
     from distill_core.training.build_builtin import teacher_config
 
     torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("teacher")
-    cfg = teacher_config(small_tokenizer, n_layer=2, n_embd=32, n_head=2, n_positions=64)
+    cfg = teacher_config(tokenizer, n_layer=2, n_embd=32, n_head=2, n_positions=n_positions)
     GPT2LMHeadModel(cfg).save_pretrained(folder)
-    small_tokenizer.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def small_teacher_dir(tmp_path_factory, small_tokenizer):
+    """A 2-layer GPT-2 built from a config and saved (safetensors + tokenizer) to a temp dir."""
+    return save_small_teacher(tmp_path_factory.mktemp("teacher"), small_tokenizer)
 
 
 @pytest.fixture(scope="session")

@@ -258,3 +258,11 @@ def test_resume_unknown_run_exits_2(tmp_path, capsys):
     assert main(["run", "--resume", "no-such-run", "--runs-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert "no-such-run" in err and "\n" not in err
+
+
+def test_pairs_say_their_cost_at_scale(capsys):
+    assert main(["pairs", "--batch-size", "2", "--seq-len", "512"]) == 0
+    out = capsys.readouterr().out
+    assert "models+AdamW" in out and "logits 2x512xV" in out and "Cut Cross-Entropy" in out
+    assert main(["pairs", "--seq-len", "0"]) == 2
+    assert "seq_len must be a whole number" in capsys.readouterr().err

@@ -100,7 +100,7 @@ def test_replace_returns_validated_copy():
 
 ACCEPTED = [
     dict(alpha=0.0), dict(alpha=1.0),
-    dict(temperature=1e-6), dict(temperature=100.0),
+    dict(temperature=0.05), dict(temperature=100.0),
     dict(steps=1, warmup=0), dict(steps=1_000_000),
     dict(batch_size=1), dict(batch_size=4096),
     dict(batch_size=1024, grad_accum=1024), dict(batch_size=16, grad_accum=16),
@@ -140,7 +140,8 @@ REFUSED = [
     ("alpha", dict(alpha=-0.01)), ("alpha", dict(alpha=1.01)),
     ("temperature", dict(temperature=0)), ("temperature", dict(temperature=-1)),
     ("temperature", dict(temperature=math.inf)), ("temperature", dict(temperature=math.nan)),
-    ("temperature", dict(temperature=101)),
+    ("temperature", dict(temperature=101)), ("temperature", dict(temperature=1e-40)),
+    ("temperature", dict(temperature=0.049)),
     ("steps", dict(steps=0)), ("steps", dict(steps=1_000_001)),
     ("batch_size", dict(batch_size=0)), ("batch_size", dict(batch_size=4097)),
     ("grad_accum", dict(grad_accum=0)), ("grad_accum", dict(batch_size=2048, grad_accum=1025)),
@@ -164,6 +165,9 @@ REFUSED = [
     ("on_policy", dict(on_policy=0.5, teacher_cache=True)),
     ("on_policy", dict(on_policy=0.5, alpha=0.0)),
     ("on_policy_temperature", dict(on_policy_temperature=0)),
+    ("on_policy_temperature", dict(on_policy_temperature=1e-40)),
+    ("on_policy", dict(on_policy=0.02)),  # 0.32 of a 16-sequence batch: no row at all
+    ("on_policy", dict(on_policy=0.1, batch_size=4)),
     ("on_policy_prefix", dict(on_policy_prefix=0)),
     ("on_policy_prefix", dict(on_policy_prefix=128)),
     ("on_policy_prefix", dict(seq_len=16, on_policy_prefix=16)),
@@ -278,3 +282,21 @@ def test_fields_help_covers_every_field():
     assert by_name["precision"]["choices"] == ("auto", "fp32", "bf16")
     assert by_name["alpha"]["range"] == "0 to 1"
     assert DistillConfig.__dataclass_fields__["alpha"].metadata["help"] == by_name["alpha"]["help"]
+
+
+def test_temperature_range_is_one_rule_for_validation_cli_form_and_links():
+    assert DistillConfig.field_bounds()["temperature"] == (0.05, 100.0, False)
+    assert DistillConfig.field_bounds()["on_policy_temperature"] == (0.05, 100.0, False)
+    assert refused("temperature", temperature=1e-40) == \
+        "temperature must be between 0.05 and 100 (got 1e-40)"
+    help_row = {f["name"]: f for f in DistillConfig.fields_help()}["temperature"]
+    assert help_row["range"] == "0.05 to 100"
+
+
+def test_on_policy_that_would_write_no_sequence_is_refused():
+    msg = refused("on_policy", on_policy=0.02, batch_size=16)
+    assert "rounds to 0 sequences" in msg and "at least 0.0313" in msg and "\n" not in msg
+    # counted over the whole batch, not per micro-batch: 0.1 of 16 is 2 rows with grad_accum 4
+    c = DistillConfig(on_policy=0.1, batch_size=16, grad_accum=4)
+    assert c.micro_batch == 4 and c.on_policy == 0.1
+    assert DistillConfig(on_policy=0.0313, batch_size=16).on_policy == 0.0313

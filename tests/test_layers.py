@@ -7,7 +7,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "distill_core"
 # Each layer may import the ones listed after it (and itself); the base modules serve everyone.
-BASE = {"errors", "files", "policy", "paths", "config"}
+BASE = {"errors", "files", "policy", "paths", "config", "metrics", "machine", "locks",
+        "user_cache", "model_mode"}
 LAYERS = {
     "kd": set(),
     "models": {"kd"},

@@ -89,7 +89,7 @@ def test_two_accelerate_processes_match_one(small_teacher_dir, tmp_path):
            "-m", "distill_core.cli", "run", "--config", str(path), "--quiet"]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    (run_dir,) = (tmp_path / "runs").iterdir()
+    (run_dir,) = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]
     two = json.loads((run_dir / "summary.json").read_text())
     assert two["processes"] == 2
     one = distill(config.replace(name="one"), store=False).summary

@@ -23,6 +23,7 @@ from distill_core.errors import InputError
 from distill_core.kd.disagreement import most_disagreeing, token_disagreement
 from distill_core.kd.explore import soft_label_view, visible
 from distill_core.kd.losses import soften
+from distill_core.model_mode import eval_mode
 from distill_core.store.limits import load_limits
 from distill_core.store.runs import Run, load_run
 
@@ -63,13 +64,9 @@ def read_text(tokenizer, text: str, limit: int = MAX_TOKENS) -> dict:
 @torch.inference_mode()
 def text_logits(model, ids: torch.Tensor, vocab: int) -> torch.Tensor:
     """(n-1, vocab) float32: `model`'s next-token logits after each prefix of `ids` (n,)."""
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         device = next(model.parameters()).device
         logits = models.next_token_logits(model, ids[None].to(device), vocab)[0]
-    finally:
-        model.train(was_training)
     return logits.float().cpu().clone()  # a normal tensor outside inference mode
 
 

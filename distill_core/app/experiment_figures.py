@@ -15,7 +15,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from distill_core.app.viz import (BASELINE_COLOR, TEACHER_COLOR, _layout, student_color,
+from distill_core.app.viz import (BASELINE_COLOR, TEACHER_COLOR, apply_layout, student_color,
                                   sweep_heatmap)
 from distill_core.training.experiments import best_cells, limits_points, student_start
 from distill_core.training.stats import mean_spread, plus_minus
@@ -60,8 +60,9 @@ def data_size_curves(data: dict) -> go.Figure:
           student_color(1), hover="%{y:.1f} %", row=1, col=2)
     fig.update_xaxes(type="log", title_text="training stories (log scale)",
                      tickvals=sorted({r["train_docs"] for r in records}))
-    return _layout(fig, f"Soft labels against none, by amount of data (α = {data['alpha']:g}, "
-                        f"T = {data['temperature']:g})", "training stories (log scale)", "")
+    title = (f"Soft labels against none, by amount of data (α = {data['alpha']:g}, "
+             f"T = {data['temperature']:g})")
+    return apply_layout(fig, title, "training stories (log scale)", "")
 
 
 def temperature_curves(data: dict) -> go.Figure:
@@ -81,8 +82,8 @@ def temperature_curves(data: dict) -> go.Figure:
     fig.update_yaxes(title_text="validation perplexity", row=1, col=1)
     fig.update_yaxes(title_text="entropy (nats)", row=1, col=2, secondary_y=False)
     fig.update_yaxes(title_text=f"top-{data['top_k']} mass (%)", row=1, col=2, secondary_y=True)
-    return _layout(fig, f"Temperature at α = {data['alpha']:g}", "temperature T (log scale)",
-                   "validation perplexity")
+    return apply_layout(fig, f"Temperature at α = {data['alpha']:g}", "temperature T (log scale)",
+                        "validation perplexity")
 
 
 def capacity_curve(data: dict) -> go.Figure:
@@ -101,8 +102,9 @@ def capacity_curve(data: dict) -> go.Figure:
                         marker={"color": TEACHER_COLOR if i else student_color(0), "size": 10},
                         hovertemplate="%{text}: %{y:.1f} %<extra></extra>")
     fig.update_xaxes(type="log")
-    return _layout(fig, "How much of the teacher a student keeps, by its size",
-                   "student parameters (log scale)", "retention (teacher ppl / student ppl, %)")
+    return apply_layout(fig, "How much of the teacher a student keeps, by its size",
+                        "student parameters (log scale)",
+                        "retention (teacher ppl / student ppl, %)")
 
 
 def tuning_heatmap(data: dict) -> go.Figure:
@@ -146,8 +148,9 @@ def pareto_plot(data: dict) -> go.Figure:
                         hovertemplate="%{y:.3f}<extra>" + name + "</extra>")
     fig.update_layout(hovermode="closest")
     fig.update_yaxes(type="log")
-    return _layout(fig, "Quality against speed (lower perplexity, further right: better)",
-                   "forward speed-up over the teacher (x)", "validation perplexity (log scale)")
+    return apply_layout(fig, "Quality against speed (lower perplexity, further right: better)",
+                        "forward speed-up over the teacher (x)",
+                        "validation perplexity (log scale)")
 
 
 FIGURES = {"soft-labels": data_size_curves, "temperature": temperature_curves,

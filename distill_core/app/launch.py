@@ -62,45 +62,47 @@ def check_before_launch(config: DistillConfig, limits: Limits | None = None) -> 
 
 
 def start_run(values: dict, session: str | None = None,
-              upload: tuple[str, bytes] | None = None, fresh: bool = False) -> Run:
+              upload: tuple[str, bytes] | None = None, fresh: bool = False,
+              limits: Limits | None = None) -> Run:
     """Queue a run of the form's `values` in the app's runs root, checked first; an uploaded
     file (name, bytes) is stored there and becomes the run's dataset. The classroom queue's
     limits apply to `session`. Returns the run: one with the same settings already done or under
-    way (`run.attached`) unless `fresh`, else a new one."""
+    way (`run.attached`) unless `fresh`, else a new one. `limits`: the server's, as the app read
+    them for this script run (else read here, once)."""
     root = runs_root()
+    limits = limits or load_limits(root)
     if upload is not None:
-        values = {**values, "dataset": str(save_upload(*upload, root))}
+        cap = int(limits.max_data_mb * 1e6)
+        values = {**values, "dataset": str(save_upload(*upload, root, max_bytes=cap))}
     config = DistillConfig(**values, runs_dir=str(root))
-    check_before_launch(config)
-    return jobs.launch(config, session=session, fresh=fresh)
+    check_before_launch(config, limits)
+    return jobs.launch(config, session=session, limits=limits, fresh=fresh)
 
 
-def launch_sweep(base: DistillConfig, alphas, temperatures, root=None) -> str:
-    """Plan the sweep and train it in a background process (the app's way); returns its id.
+def launch_sweep(base: DistillConfig, alphas, temperatures, root=None,
+                 limits: Limits | None = None) -> str:
+    """Plan the sweep and queue it for a background process (the app's way); returns its id.
 
-    The server's limits apply (steps per run; the same checks as a single run's Start). The
-    sweep's one process holds one slot of the run queue while it trains its cells in turn.
+    The server's limits apply (steps per run, runs waiting; the same checks as a single run's
+    Start). The sweep waits in the run queue as one entry and, when a slot is free, one
+    process (`distill sweep --sweep-id`, started by jobs.pump) holds that slot while it trains
+    its cells in turn.
     """
     root = runs_root(root or base.runs_dir)
-    check_steps(base.steps, load_limits(root))
-    check_before_launch(base.replace(runs_dir=str(root)))
-    sweep_id, runs = sweep.plan(base, alphas, temperatures, root)
-    cmd = [sys.executable, "-m", "distill_core.cli", "sweep", "--sweep-id", sweep_id,
-           "--runs-dir", str(root), "--quiet"]
-    pid = jobs.spawn(cmd, sweep.log_path(sweep_id, root))
-    for run in runs:
-        run.set_status("queued", pid=pid)
-    return sweep_id
+    limits = limits or load_limits(root)  # once: the checks, the queue and its process
+    check_steps(base.steps, limits)
+    check_before_launch(base.replace(runs_dir=str(root)), limits)
+    return jobs.enqueue(root, lambda: sweep.plan(base, alphas, temperatures, root)[0], limits)
 
 
-def launch_experiment(name: str, size: str = "default", root=None) -> Path:
+def launch_experiment(name: str, size: str = "default", root=None,
+                      limits: Limits | None = None) -> Path:
     """Start experiment `name` (training.experiments) in a background process, `distill
     experiment NAME --out DIR`, and return its result folder. One experiment at a time per runs
     root: each is many runs, and a second beside it would slow both down."""
     root = runs_root(root)
     experiments.get(name)
-    if size not in experiments.SIZES:
-        raise InputError(f"no size {size!r}; choose one of: {', '.join(experiments.SIZES)}")
+    experiments.size_named(size)
     for folder in experiments.list_results(root):
         if experiments.load_result(folder)["status"]["state"] in ("queued", "running"):
             raise InputError(f"experiment {folder.name} is still running; start the next one "
@@ -110,7 +112,7 @@ def launch_experiment(name: str, size: str = "default", root=None) -> Path:
     experiments.write_status(folder, "queued", pid=None)
     cmd = [sys.executable, "-m", "distill_core.cli", "experiment", name, "--size", size,
            "--out", str(folder), "--runs-dir", str(root)]
-    pid = jobs.spawn(cmd, folder / "log.txt", jobs.training_env(load_limits(root)))
+    pid = jobs.spawn(cmd, folder / "log.txt", jobs.training_env(limits or load_limits(root)))
     if experiments.load_result(folder)["status"]["state"] == "queued":  # not yet "running"
         experiments.write_status(folder, "queued", pid=pid)
     return folder

@@ -15,6 +15,7 @@ from distill_core.app.presets import FIT_TO_SLIDERS, short_run
 from distill_core.config import DistillConfig
 from distill_core.kd.explore import TEMPERATURES, soft_label_view
 from distill_core.kd.losses import entropy
+from distill_core.policy import Limits
 from distill_core.store import jobs
 from distill_core.store.runs import compare, list_runs, load_run
 from distill_core.training import evaluate
@@ -148,10 +149,11 @@ def imperfect_teacher_results(run_ids, root=None) -> list[dict]:
     return rows
 
 
-def start_imperfect_teacher_runs(student: str, session: str | None = None) -> list[str]:
+def start_imperfect_teacher_runs(student: str, session: str | None = None,
+                                 limits: Limits | None = None) -> list[str]:
     """Queue both imperfect-teacher runs for `student` in the app's runs root (the classroom
-    queue's limits apply to `session`); their run ids, trained teacher first."""
-    return [jobs.launch(config, session=session).id
+    queue's `limits` apply to `session`); their run ids, trained teacher first."""
+    return [jobs.launch(config, session=session, limits=limits).id
             for config in imperfect_teacher_configs(student)]
 
 

@@ -7,6 +7,8 @@ link's ?teacher=…, a data file) the path must lie, after following symlinks, i
     the runs root (runs, their students, uploads), the built-in assets,
     a folder in `model_dirs` (models) or `data_dirs` (data files) — see limits.py.
 
+Hugging Face ids (models here through app.model_policy, data sets here) need `allow_hub` on.
+
 Anything else is refused with the same message whether it exists or not, so the app never tells
 a visitor what is on the server's disk. Built-in specs and Hugging Face ids are not paths.
 """
@@ -18,7 +20,7 @@ from pathlib import Path
 
 from distill_core.errors import InputError
 from distill_core.paths import looks_like_path
-from distill_core.policy import Limits, env_name
+from distill_core.policy import Limits, check_hub, env_name
 from distill_core.store.limits import load_limits
 
 
@@ -46,11 +48,15 @@ def require_shared_model(spec: str, role: str, root=None, limits: Limits | None 
 
 
 def require_shared_data(spec: str, root=None, limits: Limits | None = None) -> None:
-    """InputError unless the dataset `spec` is a built-in corpus, a hub id or a shared file."""
+    """InputError unless the dataset `spec` is a built-in corpus, a shared file or a hub id
+    (while the limits' allow_hub is on)."""
     from distill_core.data.corpora import BUILTIN_CORPORA, corpus_route
 
     spec = spec.strip()
-    if spec in BUILTIN_CORPORA or corpus_route(spec) != "file":
+    if spec in BUILTIN_CORPORA:
+        return
+    if corpus_route(spec) == "hub":
+        check_hub(spec, "dataset", limits or load_limits(root))
         return
     if not is_shared(spec, shared_folders("data", root, limits)):
         raise InputError(f"no data file at '{spec}' that this app may read: upload the file, or "

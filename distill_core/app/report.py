@@ -11,32 +11,10 @@ ETA, which assumes the remaining steps take as long as the ones done so far.
 
 from __future__ import annotations
 
+from distill_core.metrics import shown
 from distill_core.store import jobs
 
 ACTIVE_STATES = ("queued", "running")
-
-VERDICT = (  # (label, summary key, format)
-    ("teacher perplexity", "teacher_ppl", "{:.3f}"),
-    ("student perplexity", "student_ppl", "{:.3f}"),
-    ("baseline perplexity (no teacher)", "baseline_ppl", "{:.3f}"),
-    ("retention (teacher ppl / student ppl)", "retention_pct", "{:.1f} %"),
-    ("gap closed vs baseline", "gap_closed_pct", "{:.1f} %"),
-    ("top-1 agreement with teacher", "agreement", "{:.1%}"),
-    ("speed-up (forward tokens/s, student / teacher)", "speedup", "{:.2f}x"),
-    ("generation speed-up (ms per new token, teacher / student)", "latency_speedup", "{:.2f}x"),
-    ("size (student / teacher, on disk)", "size_ratio", "{:.1%}"),
-    ("tokens trained", "tokens", "{:,}"),
-    ("wall time", "wall_seconds", "{:.0f} s"),
-)
-
-
-def _fmt(value, fmt="{}") -> str:
-    if value is None:
-        return "-"
-    try:
-        return fmt.format(value)
-    except (ValueError, TypeError):
-        return str(value)
 
 
 def progress(metrics: list[dict], steps: int) -> dict:
@@ -78,9 +56,10 @@ def latest(metrics: list[dict], key: str):
 
 
 def verdict_rows(summary: dict) -> list[tuple[str, str]]:
-    """(label, value) rows of the final metrics, formatted exactly as the CLI's verdict table."""
-    return [(label, _fmt(summary.get(key), fmt)) for label, key, fmt in VERDICT
-            if key in summary and (summary.get(key) is not None or key == "baseline_ppl")]
+    """(label, value) rows of the final metrics (the metrics table's "verdict" view), formatted
+    exactly as the CLI's verdict table; a missing baseline shows as "-"."""
+    return [(m.label, m.text(summary.get(m.key))) for m in shown("verdict")
+            if m.key in summary and (summary.get(m.key) is not None or m.key == "baseline_ppl")]
 
 
 def verdict_sentence(summary: dict) -> str:

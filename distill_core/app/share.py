@@ -5,17 +5,23 @@
     state, problems = decode(params)
 
 Query parameters are strings only. `decode` never raises: each value that cannot be used
-(T = "hot", alpha = 3, a loss that does not exist) is left out and described in one line in
-`problems`, so a page can show what it ignored and still open. No Streamlit here.
+(T = "hot", alpha = 3, a loss that does not exist, step = "²") is left out and described in one
+line in `problems`, so a page can show what it ignored and still open. Given the server's
+limits, `decode` also holds a link's teacher and student to what the app may load
+(app.model_policy: shared folders only, hub ids only while allow_hub is on), the same checks a
+page's widgets get. No Streamlit here.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
+from distill_core.app.model_policy import allowed_model
 from distill_core.config import DistillConfig
 from distill_core.errors import InputError
 from distill_core.kd.losses import KINDS
+from distill_core.policy import Limits
 from distill_core.store.runs import validate_run_id
 
 __all__ = ["FIELDS", "URL_NAMES", "decode", "encode"]
@@ -27,6 +33,7 @@ URL_NAMES = {"teacher": "teacher", "student": "student", "prompt": "prompt",
 FIELDS = tuple(URL_NAMES)
 MAX_TEXT = 500  # characters of a model spec or prompt taken from a link
 MAX_RUNS = 20
+MAX_STEP = 99
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 BOUNDS = DistillConfig.field_bounds()  # a link's T and alpha are held to what a run allows
 
@@ -47,6 +54,15 @@ def _text(text: str, name: str) -> str:
     text = text.strip()
     if not text or len(text) > MAX_TEXT:
         raise InputError(f"{name} must be 1 to {MAX_TEXT} characters (got {len(text)})")
+    if "\x00" in text:
+        raise InputError(f"{name} must not contain a NUL character")
+    return text
+
+
+def _model(text: str, name: str) -> str:
+    text = _text(text, name)
+    if not text.isprintable():
+        raise InputError(f"{name} must be a model spec on one line, without control characters")
     return text
 
 
@@ -70,14 +86,15 @@ def _flag(text: str) -> bool:
 
 
 def _step(text: str) -> int:
-    if not text.strip().isdigit() or not 1 <= int(text) <= 99:
-        raise InputError(f"step must be a whole number from 1 (got {text!r})")
-    return int(text)
+    digits = text.strip()  # ASCII digits only: "²".isdigit() is true, and int("²") raises
+    if not re.fullmatch(r"[0-9]{1,4}", digits) or not 1 <= int(digits) <= MAX_STEP:
+        raise InputError(f"step must be a whole number from 1 to {MAX_STEP} (got {text!r})")
+    return int(digits)
 
 
 PARSERS = {
-    "teacher": lambda s: _text(s, "teacher"),
-    "student": lambda s: _text(s, "student"),
+    "teacher": lambda s: _model(s, "teacher"),
+    "student": lambda s: _model(s, "student"),
     "prompt": lambda s: _text(s, "prompt"),
     "temperature": lambda s: _number(s, "T", *BOUNDS["temperature"]),
     "alpha": lambda s: _number(s, "alpha", *BOUNDS["alpha"]),
@@ -104,10 +121,12 @@ def encode(state: Mapping) -> dict[str, str]:
             if state.get(f) is not None and state.get(f) != [] and state.get(f) != ""}
 
 
-def decode(params: Mapping) -> tuple[dict, list[str]]:
+def decode(params: Mapping, limits: Limits | None = None, root=None) -> tuple[dict, list[str]]:
     """(state, problems) from query parameters; unknown parameters are not ours and are skipped.
 
-    A parameter given twice arrives as a list; its last value counts (as in the browser).
+    A parameter given twice arrives as a list; its last value counts (as in the browser). With
+    `limits`, a teacher or student the app may not load (under the runs root `root`) is a
+    problem too.
     """
     state, problems = {}, []
     for field in FIELDS:
@@ -117,7 +136,10 @@ def decode(params: Mapping) -> tuple[dict, list[str]]:
         if raw is None:
             continue
         try:
-            state[field] = PARSERS[field](str(raw))
+            value = PARSERS[field](str(raw))
+            if limits is not None and field in ("teacher", "student"):
+                value = allowed_model(value, field, limits, root)
+            state[field] = value
         except InputError as err:
             problems.append(f"The link's {URL_NAMES[field]} was ignored: {err}")
     return state, problems

@@ -18,6 +18,7 @@ from pathlib import Path
 from distill_core.data.corpora import decode_text
 from distill_core.errors import InputError
 from distill_core.files import atomic_write_bytes
+from distill_core.policy import Limits
 from distill_core.store.limits import data_cap_bytes
 from distill_core.store.runs import runs_root
 
@@ -26,9 +27,12 @@ MAX_UPLOAD_BYTES = 50_000_000  # the default cap (limits.max_data_mb), the same 
 HASH_CHARS = 10
 
 
-def upload_limit_mb(root=None) -> int:
-    """The upload cap in whole MB, for the uploader widget (at least 1). A broken limits file
-    gives the default here; `save_upload` reports it."""
+def upload_limit_mb(root=None, limits: Limits | None = None) -> int:
+    """The upload cap in whole MB, for the uploader widget (at least 1): `limits`' (the app
+    passes those it read for this script run), else the server's. A broken limits file gives the
+    default here; `save_upload` reports it."""
+    if limits is not None:
+        return max(1, int(limits.max_data_mb))
     try:
         return max(1, data_cap_bytes(root) // 1_000_000)
     except InputError:

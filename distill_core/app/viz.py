@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
+from distill_core import metrics
+
 TEACHER_COLOR = "#d62728"  # red
 BASELINE_COLOR = "#7f7f7f"  # grey
 STUDENT_COLORS = ("#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2",
@@ -18,7 +20,7 @@ def student_color(i: int) -> str:
     return STUDENT_COLORS[i % len(STUDENT_COLORS)]
 
 
-def _layout(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
+def apply_layout(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
     """Title, axis titles with units, and the legend in a row at the very bottom of the figure
     (the container's, not the plot's, bottom): the margins grow to fit tick labels, however
     long or tilted, then the axis title, then the legend, so none of them overlap."""
@@ -51,7 +53,7 @@ def soft_label_bars(view: dict, title: str = "Next-token probabilities",
                     hovertemplate="%{x}: %{y:.4f}<extra>" + name + "</extra>")
     fig.update_layout(barmode="group", yaxis_range=[0, 1])
     fig.update_xaxes(type="category")
-    return _layout(fig, f"{title} at T = {view['temperature']:g}", "next token", "probability")
+    return apply_layout(fig, f"{title} at T = {view['temperature']:g}", "next token", "probability")
 
 
 def kl_contributions(view: dict, kind: str = "forward_kl") -> go.Figure:
@@ -71,7 +73,7 @@ def kl_contributions(view: dict, kind: str = "forward_kl") -> go.Figure:
     fig.add_bar(x=[*view["tokens"], EVERYTHING_ELSE], y=terms, name=name, marker_color=color,
                 hovertemplate="%{x}: %{y:.4f} nats<extra></extra>")
     fig.update_xaxes(type="category")
-    return _layout(fig, f"Where {name} = {sum(terms):.3f} nats comes from, at T = "
+    return apply_layout(fig, f"Where {name} = {sum(terms):.3f} nats comes from, at T = "
                         f"{view['temperature']:g}", "next token", "contribution (nats)")
 
 
@@ -95,9 +97,9 @@ def top_k_mass_curves(view: dict) -> go.Figure:
     fig.add_hline(y=view["level"], line={"color": BASELINE_COLOR, "dash": "dash", "width": 1})
     fig.update_xaxes(type="log")
     fig.update_yaxes(range=[0, 1.02])
-    return _layout(fig, f"Probability held by the top k of {view['vocab']:,} tokens, at T = "
+    return apply_layout(fig, f"Probability held by the top k of {view['vocab']:,} tokens, at T = "
                         f"{view['temperature']:g}", "k most likely tokens (log scale)",
-                   "probability they hold")
+                        "probability they hold")
 
 
 def log_prob_by_rank(view: dict) -> go.Figure:
@@ -108,8 +110,8 @@ def log_prob_by_rank(view: dict) -> go.Figure:
         _curve(fig, view["k"], series["log_prob"], name, color, dash,
                "rank %{x:,}: %{y:.2f} nats", name)
     fig.update_xaxes(type="log")
-    return _layout(fig, f"Log-probability by rank, at T = {view['temperature']:g}",
-                   "rank (log scale)", "log-probability (nats)")
+    return apply_layout(fig, f"Log-probability by rank, at T = {view['temperature']:g}",
+                        "rank (log scale)", "log-probability (nats)")
 
 
 # --- runs -------------------------------------------------------------------------------------
@@ -148,7 +150,7 @@ def learning_curves(runs: dict[str, list[dict]]) -> go.Figure:
         if x:
             _curve(fig, x, y, f"{name} · baseline (no teacher)", BASELINE_COLOR, "dashdot",
                    "baseline: %{y:.3f} nats/token", name)
-    return _layout(fig, "Training loss", "step", "loss (nats/token)")
+    return apply_layout(fig, "Training loss", "step", "loss (nats/token)")
 
 
 def perplexity_curves(runs: dict[str, list[dict]],
@@ -174,8 +176,8 @@ def perplexity_curves(runs: dict[str, list[dict]],
             _curve(fig, [0, last_step or 1], [ppl, ppl], label, TEACHER_COLOR, "dash",
                    f"{label}: %{{y:.2f}}", label)
     fig.update_yaxes(type="log")
-    return _layout(fig, "Validation perplexity (lower is better)", "step",
-                   "perplexity (exp of nats/token, log scale)")
+    return apply_layout(fig, "Validation perplexity (lower is better)", "step",
+                        "perplexity (exp of nats/token, log scale)")
 
 
 def teacher_lines(summaries: dict[str, dict]) -> dict[str, float]:
@@ -197,8 +199,8 @@ def agreement_curves(runs: dict[str, list[dict]]) -> go.Figure:
         _curve(fig, x, [100 * v for v in y], name, student_color(i), "solid",
                "agreement: %{y:.1f} %", name, markers=True)
     fig.update_yaxes(range=[0, 100])
-    return _layout(fig, "Top-1 agreement with the teacher", "step",
-                   "agreement (% of tokens)")
+    return apply_layout(fig, "Top-1 agreement with the teacher", "step",
+                        "agreement (% of tokens)")
 
 
 RUN_FIGURES = ("training loss", "validation perplexity", "agreement")
@@ -230,8 +232,8 @@ def hard_vs_soft_bars(view: dict) -> go.Figure:
                 marker_color=TEACHER_COLOR, hovertemplate="%{x}: %{y:.4f}<extra>soft label</extra>")
     fig.update_layout(barmode="group", yaxis_range=[0, 1])
     fig.update_xaxes(type="category")
-    return _layout(fig, f"Hard label against soft label at T = {view['temperature']:g}",
-                   "next token", "probability")
+    return apply_layout(fig, f"Hard label against soft label at T = {view['temperature']:g}",
+                        "next token", "probability")
 
 
 def entropy_curve(temperatures, entropies, current: float | None = None) -> go.Figure:
@@ -245,8 +247,8 @@ def entropy_curve(temperatures, entropies, current: float | None = None) -> go.F
                         marker=dict(size=14, color=TEACHER_COLOR, symbol="diamond"),
                         hovertemplate="%{y:.3f} nats<extra>chosen T</extra>")
     fig.update_xaxes(type="log")
-    return _layout(fig, "Entropy of the teacher's next-token distribution", "temperature T",
-                   "entropy (nats)")
+    return apply_layout(fig, "Entropy of the teacher's next-token distribution", "temperature T",
+                        "entropy (nats)")
 
 
 def probe_bars(line: dict, prompt: str) -> go.Figure:
@@ -268,20 +270,23 @@ def toy_kl_fit(demo: dict, kind: str) -> go.Figure:
                     line={"color": student_color(0), "width": 3},
                     hovertemplate="x = %{x:.2f}: %{y:.4f}<extra>student</extra>")
     fig.update_layout(hovermode="closest")
-    return _layout(fig, f"Fitted by {name} = {fit[kind]:.3f} nats", "x", "probability")
+    return apply_layout(fig, f"Fitted by {name} = {fit[kind]:.3f} nats", "x", "probability")
 
 
-SWEEP_METRICS = {"student_ppl": ("final student perplexity (lower is better)", "%{z:.3f}",
-                                 "Blues_r"),
-                 "agreement": ("top-1 agreement with the teacher (%)", "%{z:.1f} %", "Greens")}
+def sweep_metric_titles() -> dict[str, str]:
+    """{key: title} of what a sweep's heatmap can be coloured by: the metrics table's "sweep"
+    view, each titled with which way is better."""
+    return {m.key: f"final {m.label}" + (f" ({m.better})" if m.better else "")
+            for m in metrics.shown("sweep")}
 
 
 def sweep_heatmap(cells: list[dict], metric: str = "student_ppl") -> go.Figure:
     """α (rows) × T (columns) grid of a sweep's finished cells; unfinished cells are blank and
-    labelled with their state. Each cell's customdata is its run id (for click-to-open)."""
-    if metric not in SWEEP_METRICS:
-        raise ValueError(f"metric must be one of {list(SWEEP_METRICS)}, not {metric!r}")
-    title, fmt, scale = SWEEP_METRICS[metric]
+    labelled with their state. Each cell's customdata is its run id (for click-to-open). The
+    darker a cell, the better its number (the metrics table says which way is better)."""
+    m = metrics.get(metric, "sweep")  # InputError (a ValueError) for any other
+    title = sweep_metric_titles()[metric]
+    scale = "Blues_r" if m.lower_is_better else "Greens"
     alphas = sorted({c["alpha"] for c in cells})
     temps = sorted({c["temperature"] for c in cells})
     z = [[None] * len(temps) for _ in alphas]
@@ -289,12 +294,10 @@ def sweep_heatmap(cells: list[dict], metric: str = "student_ppl") -> go.Figure:
     ids = [[None] * len(temps) for _ in alphas]
     for c in cells:
         i, j = alphas.index(c["alpha"]), temps.index(c["temperature"])
-        value = c.get(metric)
-        if value is not None and metric == "agreement":
-            value = 100 * value
+        value = m.number(c.get(metric))  # in the unit of the column (a fraction in %)
         z[i][j], ids[i][j] = value, c.get("run_id")
-        text[i][j] = (f"{value:.3f}" if metric == "student_ppl" else f"{value:.1f} %"
-                      ) if value is not None else c.get("state") or ""
+        text[i][j] = (f"{m.cell(c.get(metric))} {m.unit}".rstrip() if value is not None
+                      else c.get("state") or "")
     xs, ys = [f"{t:g}" for t in temps], [f"{a:g}" for a in alphas]
     fig = go.Figure(go.Heatmap(x=xs, y=ys, z=z, text=text, texttemplate="%{text}",
                                customdata=ids, colorscale=scale, colorbar={"title": ""},
@@ -311,7 +314,7 @@ def sweep_heatmap(cells: list[dict], metric: str = "student_ppl") -> go.Figure:
     fig.update_xaxes(type="category")
     fig.update_yaxes(type="category")
     fig.update_layout(hovermode="closest")
-    return _layout(fig, title, "temperature T", "α (weight of the soft labels)")
+    return apply_layout(fig, title, "temperature T", "α (weight of the soft labels)")
 
 
 def probe_kl_curves(lines: list[dict]) -> go.Figure:
@@ -323,5 +326,5 @@ def probe_kl_curves(lines: list[dict]) -> go.Figure:
                   if prompt in line["probes"]]
         _curve(fig, [s for s, _ in points], [k for _, k in points], f"“{prompt} …”",
                student_color(i), "solid", "KL: %{y:.3f} nats", prompt, markers=True)
-    return _layout(fig, "How far the student is from the teacher on each probe", "step",
-                   "KL(teacher‖student) (nats)")
+    return apply_layout(fig, "How far the student is from the teacher on each probe", "step",
+                        "KL(teacher‖student) (nats)")

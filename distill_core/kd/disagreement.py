@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from distill_core.errors import InputError
+from distill_core.kd.divergences import kl_between
 
 __all__ = ["MEASURES", "most_disagreeing", "token_disagreement"]
 
@@ -37,12 +38,8 @@ def token_disagreement(teacher_logits: torch.Tensor, student_logits: torch.Tenso
     if next_ids.shape != teacher_logits.shape[:1]:
         raise InputError(f"next_ids must give one token per position ({teacher_logits.shape[0]}),"
                          f" got shape {tuple(next_ids.shape)}")
-    if not temperature > 0:
-        raise InputError(f"temperature must be above 0, got {temperature!r}")
+    kl = kl_between(teacher_logits, student_logits, temperature).clamp_min(0.0)  # (n,)
     t, s = teacher_logits.float(), student_logits.float()  # (n, V)
-    log_p = F.log_softmax(t / temperature, dim=-1)
-    log_q = F.log_softmax(s / temperature, dim=-1)
-    kl = (log_p.exp() * (log_p - log_q)).sum(-1).clamp_min(0.0)  # (n,)
     y = next_ids.long()[:, None]  # (n, 1)
     teacher_ce = -F.log_softmax(t, dim=-1).gather(-1, y)[:, 0]
     student_ce = -F.log_softmax(s, dim=-1).gather(-1, y)[:, 0]

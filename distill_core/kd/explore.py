@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from distill_core.errors import InputError
+from distill_core.kd.divergences import kl_terms
 from distill_core.kd.losses import divergence, entropy, kd_loss, soften
 
 __all__ = ["MASS_LEVEL", "TEMPERATURES", "mass_by_rank", "rank_points", "readouts",
@@ -40,13 +41,6 @@ _VISIBLE = str.maketrans({" ": "␣", "\n": "↵", "\t": "⇥"})
 def visible(token_text: str) -> str:
     """Token text with its whitespace made visible: space ␣, newline ↵, tab ⇥; empty ∅."""
     return token_text.translate(_VISIBLE) if token_text else "∅"
-
-
-def _contributions(p_logits: torch.Tensor, q_logits: torch.Tensor, temperature: float):
-    """Per-token terms of KL(p‖q) at T: p (log p − log q), (V,). They sum to the divergence."""
-    log_p = F.log_softmax(p_logits.float() / temperature, dim=-1)
-    log_q = F.log_softmax(q_logits.float() / temperature, dim=-1)
-    return log_p.exp() * (log_p - log_q)
 
 
 def soft_label_view(teacher_logits: torch.Tensor, student_logits: torch.Tensor, tokenizer,
@@ -67,8 +61,8 @@ def soft_label_view(teacher_logits: torch.Tensor, student_logits: torch.Tensor, 
     k = max(1, min(int(k), p.shape[-1]))
     top = torch.topk(p, k).indices  # (k,) most likely first
     ids = top.tolist()
-    forward = _contributions(teacher_logits, student_logits, temperature)  # (V,)
-    reverse = _contributions(student_logits, teacher_logits, temperature)  # (V,)
+    forward = kl_terms(teacher_logits, student_logits, temperature)  # (V,) p (log p − log q)
+    reverse = kl_terms(student_logits, teacher_logits, temperature)  # (V,)
     shown_p, shown_q = p[top].tolist(), q[top].tolist()
     shown_f, shown_r = forward[top].tolist(), reverse[top].tolist()
     tokens = [visible(tokenizer.decode([i])) for i in ids]

@@ -2,8 +2,9 @@
 once (pretrained.py), students made from teachers, tokenizer compatibility, and sizing
 (parameters and memory read from files, training estimates).
 
-May import: `kd`, `errors`, `policy`, `paths`, `config`. Never the data, training, store or app
-layers. Limits come in as arguments (a `policy.Limits`); nothing here reads hosting policy.
+May import: `kd`, `errors`, `policy`, `paths`, `config`, `machine`, `locks`, `user_cache`,
+`model_mode`. Never the data, training, store or app layers. Limits come in as arguments (a
+`policy.Limits`); nothing here reads hosting policy.
 The names below are the layer's public face: `from distill_core import models; models.load_teacher(...)`.
 """
 

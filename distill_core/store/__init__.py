@@ -1,7 +1,10 @@
 """Everything on disk between runs: a run is its directory (runs: config, status, metrics,
-summary, students), the background queue that starts runs as processes and cancels them (jobs),
-and reading a server's limits from the environment or classroom.toml (limits).
+summary, students), the fingerprint of a run's settings (settings_hash), the background queue
+that starts runs and sweeps as processes and cancels them (jobs), which process a run belongs to
+(processes: pid, start time, boot id), and reading a server's limits from the environment or
+classroom.toml (limits).
 
-May import: `errors`, `files`, `policy`, `config`. Never kd, models, data, training or app: the
-store does not know how a run trains; the queue starts `distill run --run-id` processes.
+May import: `errors`, `files`, `paths`, `policy`, `config`, `metrics`, `locks`. Never kd, models,
+data, training or app: the store does not know how a run trains; the queue starts `distill run
+--run-id` and `distill sweep --sweep-id` processes.
 """

@@ -18,8 +18,11 @@ is set wins over the file.
     max_data_mb             DISTILL_MAX_DATA_MB               50 (a data file or an upload)
     model_dirs              DISTILL_MODEL_DIRS                none (os.pathsep-separated)
     data_dirs               DISTILL_DATA_DIRS                 none (os.pathsep-separated)
+    allow_hub               DISTILL_ALLOW_HUB                 on (off: the app fetches nothing
+                                                              from the Hugging Face hub)
 
 This module only reads settings and compares numbers; it loads no model and starts nothing.
+The app reads them once per script run and the CLI once per command, and pass them down.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from distill_core.policy import Limits, env_name
 CONFIG_ENV = "DISTILL_CLASSROOM_CONFIG"
 CONFIG_NAME = "classroom.toml"
 _SUFFIXES = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9}
+_ON, _OFF = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
 def config_path(root=None) -> Path:
@@ -95,6 +99,8 @@ def _read_toml(path: Path) -> dict:
 
 def _parse(name: str, value, where: str):
     """`value` (a TOML value or an env var's text) converted for setting `name`."""
+    if name == "allow_hub":
+        return _switch(value, where)
     if name in ("model_dirs", "data_dirs"):
         if isinstance(value, str):
             value = [p for p in value.split(os.pathsep) if p.strip()]
@@ -111,6 +117,15 @@ def _parse(name: str, value, where: str):
     if number is None or number != int(number) or number < 1:
         raise InputError(f"{where} must be a whole number of at least 1 (got {value!r})")
     return int(number)
+
+
+def _switch(value, where: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if isinstance(value, str) and text in _ON + _OFF:
+        return text in _ON
+    raise InputError(f"{where} must be on or off (true/false, 1/0) (got {value!r})")
 
 
 def _number(value, suffixes: bool = False) -> float | None:

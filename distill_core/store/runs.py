@@ -3,16 +3,17 @@
     <root>/<run id>/
         config.json     the DistillConfig the run was started with
         status.json     {"state", "created", "started", "finished", "updated", "error", "pid",
-                        "config_hash"}
+                        "pid_started", "boot_id", "sweep", "config_hash"}
         metrics.jsonl   one JSON object per logged step, appended as training goes
-        summary.json    final metrics, written once at the end
+        summary.json    final metrics, written once at the end (named in distill_core/metrics.py)
         student/        the distilled student (and baseline/, checkpoint/)
 
 The app and the CLI keep no state of their own: everything they show is read from here.
 
-Which settings a run has: `config_hash(config)` is a fingerprint of everything that decides a
-run's numbers (the validated config without `name` and `runs_dir`, plus the size and time of
-local model and data files it names). `Run.create` records it in status.json, which the queue
+Which settings a run has: `config_hash(config)` (settings_hash.py) is a fingerprint of
+everything that decides a run's numbers (the validated config without `name` and `runs_dir`,
+the package version, the bytes of local model and data files it names, the cached commit of
+a hub model). `Run.create` records it in status.json, which the queue
 reads anyway, so finding a run with the same settings is one small read per run (jobs.launch
 attaches a Start to such a run instead of training the same numbers again). Runs are
 deterministic: the same hash means the same numbers, as long as the code is the same.
@@ -30,7 +31,6 @@ NaN and ±inf are stored as null, so every file is strict JSON.
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import re
@@ -39,27 +39,22 @@ import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
+from distill_core import metrics
 from distill_core.errors import InputError
 from distill_core.files import atomic_write_json, atomic_write_text, json_safe, overwrite
+from distill_core.store.settings_hash import config_hash
 
 RUNS_DIR_ENV = "DISTILL_RUNS_DIR"
 STATES = ("queued", "running", "done", "failed", "cancelled")
 FINISHED_STATES = ("done", "failed", "cancelled")
-SUMMARY_FIELDS = ("teacher_ppl", "student_ppl", "baseline_ppl", "agreement", "retention_pct",
-                  "gap_closed_pct", "speedup", "size_ratio", "steps", "tokens", "wall_seconds")
 LIST_CONFIG_FIELDS = ("teacher", "student", "dataset", "alpha", "temperature", "steps")
-LIST_SUMMARY_FIELDS = ("student_ppl", "teacher_ppl", "baseline_ppl", "retention_pct",
-                       "gap_closed_pct")
 COMPARE_CONFIG_FIELDS = ("student", "teacher", "alpha", "temperature", "loss")
-# Where a run is stored and what it is called change none of its numbers.
-RESULT_NEUTRAL_FIELDS = ("name", "runs_dir")
-INPUT_FIELDS = ("teacher", "student", "dataset")  # may name local files whose contents count
 
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
-__all__ = ["RUNS_DIR_ENV", "STATES", "SUMMARY_FIELDS", "DiskFullError", "Run",
+__all__ = ["RUNS_DIR_ENV", "STATES", "DiskFullError", "Run",
            "atomic_write_json", "atomic_write_text", "compare", "config_hash", "delete_run",
-           "list_runs", "load_run", "new_run_id", "run_folders", "runs_root",
+           "list_runs", "load_run", "new_run_id", "now", "read_json", "run_folders", "runs_root",
            "validate_run_id"]
 
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # no space, over quota, over size limit
@@ -97,13 +92,14 @@ def validate_run_id(run_id: str) -> str:
     return run_id
 
 
-def _now() -> datetime:
+def now() -> datetime:
+    """The time now, in UTC: what every time a run records is stamped with."""
     return datetime.now(timezone.utc)
 
 
 def _timestamp() -> str:
     """ISO-8601 UTC with milliseconds, e.g. 2025-01-31T12:00:00.123+00:00 (sorts as text)."""
-    return _now().isoformat(timespec="milliseconds")
+    return now().isoformat(timespec="milliseconds")
 
 
 def _slug(name: str) -> str:
@@ -119,7 +115,7 @@ def new_run_id(name: str | None = None, root=None) -> str:
     With `root`, a suffix -2, -3, ... is added while that id is already taken there, so two
     runs created in the same second with the same name still get different ids.
     """
-    base = f"{_now():%Y%m%d-%H%M%S}-{_slug(name or '') or secrets.token_hex(3)}"
+    base = f"{now():%Y%m%d-%H%M%S}-{_slug(name or '') or secrets.token_hex(3)}"
     run_id, n = base, 1
     while root is not None and (Path(root) / run_id).exists():
         n += 1
@@ -127,39 +123,10 @@ def new_run_id(name: str | None = None, root=None) -> str:
     return validate_run_id(run_id)
 
 
-# ---------------------------------------------------------------- which settings
-
-
-def config_hash(config) -> str:
-    """16 hex digits that are the same for two configs (dicts or DistillConfigs) exactly when
-    they train the same numbers: the validated config (defaults filled in, 300.0 -> 300,
-    choices in lower case) without RESULT_NEUTRAL_FIELDS, with the size and modification time
-    of each local file that teacher, student or dataset names (an edited data file or a
-    retrained teacher folder gives a new hash), as sorted JSON through SHA-256.
-    Raises InputError for a config that is not valid."""
-    from distill_core.config import DistillConfig  # (torch, via kd: only when a run is made)
-
-    if isinstance(config, DistillConfig):
-        config = config.to_dict()
-    settings = DistillConfig.from_dict(config).to_dict()
-    kept = {k: v for k, v in settings.items() if k not in RESULT_NEUTRAL_FIELDS}
-    kept["local_files"] = {k: _file_stamps(settings[k]) for k in INPUT_FIELDS
-                           if settings[k] and Path(settings[k]).expanduser().exists()}
-    text = json.dumps(kept, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-
-
-def _file_stamps(value: str) -> list:
-    """[resolved path, [name, size, mtime_ns] of the file or of each file in the folder]."""
-    path = Path(value).expanduser().resolve()
-    files = [path] if path.is_file() else sorted(p for p in path.iterdir() if p.is_file())
-    return [str(path), [[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in files]]
-
-
 # ---------------------------------------------------------------- atomic files
 
 
-def _read_json(path: Path, missing=None):
+def read_json(path: Path, missing=None):
     """The JSON object in `path`, or `missing` if there is no such file."""
     try:
         raw = path.read_bytes()
@@ -201,7 +168,7 @@ class Run:
         """
         if "config_hash" not in status:
             try:
-                status["config_hash"] = config_hash(config)
+                status["config_hash"] = config_hash(config, root)
             except (InputError, OSError):
                 pass
         root = Path(root)
@@ -253,10 +220,10 @@ class Run:
     # status and config
 
     def status(self) -> dict:
-        return _read_json(self.status_path, missing={})
+        return read_json(self.status_path, missing={})
 
     def config(self) -> dict:
-        return _read_json(self.config_path, missing={})
+        return read_json(self.config_path, missing={})
 
     def set_status(self, state: str, **extra) -> dict:
         """Record `state` (keeping other keys) with timestamps; returns the new status.
@@ -316,7 +283,7 @@ class Run:
         atomic_write_json(self.summary_path, summary)
 
     def summary(self) -> dict | None:
-        return _read_json(self.summary_path, missing=None)
+        return read_json(self.summary_path, missing=None)
 
     def __repr__(self) -> str:
         return f"Run(root={str(self.root)!r}, id={self.id!r})"
@@ -392,7 +359,7 @@ def load_run(run_id: str, root=None) -> Run:
 def _list_row(run: Run) -> dict:
     """One `list_runs` row; any corrupt file makes the state "unreadable"."""
     row = {"id": run.id, "state": None, "created": None, "finished": None}
-    row.update(dict.fromkeys(LIST_CONFIG_FIELDS + LIST_SUMMARY_FIELDS))
+    row.update(dict.fromkeys(LIST_CONFIG_FIELDS + metrics.keys("list")))
     try:
         status, config, summary = run.status(), run.config(), run.summary() or {}
     except (InputError, OSError):
@@ -402,7 +369,7 @@ def _list_row(run: Run) -> dict:
     row["created"] = status.get("created")
     row["finished"] = status.get("finished")
     row.update({k: config.get(k) for k in LIST_CONFIG_FIELDS})
-    row.update({k: summary.get(k) for k in LIST_SUMMARY_FIELDS})
+    row.update({k: summary.get(k) for k in metrics.keys("list")})
     return row
 
 
@@ -445,6 +412,6 @@ def compare(run_ids, root=None) -> list[dict]:
         config, summary = run.config(), run.summary() or {}
         row = {"id": run.id}
         row.update({k: config.get(k) for k in COMPARE_CONFIG_FIELDS})
-        row.update({k: summary.get(k) for k in SUMMARY_FIELDS})
+        row.update({k: summary.get(k) for k in metrics.keys("compare")})
         rows.append(row)
     return rows

@@ -1,7 +1,10 @@
-"""Training and measuring: the distillation loop (loop), the teacher source live or cached (with
+"""Training and measuring: what a run loads first (prepared), the distillation loop (loop) and
+its state (run_state), the teacher source live or cached (with
 the top-k teacher cache), evaluation, checkpoints and resume, throughput and MFU, the probes
-the scrubber replays, sweeps, and the script that builds the built-in teacher.
+the scrubber replays, sweeps, the experiments (experiments/, a package: the lesson's five claims
+as planned runs), and the script that builds the built-in teacher.
 
-May import: `kd`, `models`, `data`, `store`, `config`, `errors`, `files`, `policy`. Never app.
+May import: `kd`, `models`, `data`, `store`, `config`, `errors`, `files`, `policy`, `metrics`,
+`machine`, `locks`, `user_cache`, `model_mode`. Never app.
 Limits are read here, once per run, from the run's own runs root (store.limits) and passed down.
 """

@@ -25,6 +25,7 @@ import torch
 
 from distill_core.data import tinytales
 from distill_core.data.corpora import blocks_as_tensor, pack_blocks
+from distill_core.machine import cpu_model
 from distill_core.training.evaluate import perplexity
 from distill_core.training.loop import lr_at
 
@@ -117,7 +118,7 @@ def build(out: Path, *, stories=240_000, val_stories=1000, vocab_size=4096, step
         "val_ppl": round(val_ppl, 4), "floor_ppl": round(floor["ppl"], 4),
         "floor_nats_per_token": round(floor["nats_per_token"], 4),
         "early_step": early_step, "early_val_ppl": round(early_ppl, 4),
-        "machine": f"{cpu_name()}, {os.cpu_count()} cores ({platform.machine()}), "
+        "machine": f"{cpu_model()}, {os.cpu_count()} cores ({platform.machine()}), "
                    f"{torch.get_num_threads()} torch threads",
         "date": time.strftime("%Y-%m-%d"), "seed": seed, "lr": lr, "warmup": warmup,
         "torch": torch.__version__,
@@ -129,16 +130,6 @@ def build(out: Path, *, stories=240_000, val_stories=1000, vocab_size=4096, step
     (out / "teacher-early" / "README.md").write_text(early_card(facts))
     print(json.dumps(facts, indent=1))
     return facts
-
-
-def cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "cpu"
 
 
 def save_model(model, tokenizer, path: Path, dtype=None):

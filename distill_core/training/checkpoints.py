@@ -1,13 +1,20 @@
 """Checkpoints a run can be resumed from: `<run>/checkpoint/`.
 
-    student.safetensors (and baseline.safetensors)   the students' weights
-    state.pt   optimiser moments, random state, step, token and time counters, last evaluation:
-               tensors, numbers and dicts only, read back with torch.load(weights_only=True),
-               which refuses anything that would run code
+A checkpoint is one dictionary, built by `RunState.checkpoint()` and written by
+`save_checkpoint(folder, checkpoint)`, the way nanoGPT writes its `ckpt.pt`:
+
+    {"students":   {"student": state_dict, "baseline": state_dict},   -> <key>.safetensors
+     "optimizers": {"student": AdamW state_dict, ...},                -> state.pt, with the rest:
+     "rng":        {"cpu": tensor, "cuda": [tensor per device], "mps": tensor (on a Mac)},
+     "step", "tokens", "train_s", "elapsed_s": numbers,
+     "evals", "teacher_eval": the last evaluation's record, the teacher's loss}
+
+state.pt holds tensors, numbers and dicts only and is read back with
+torch.load(weights_only=True), which refuses anything that would run code.
 
 A new checkpoint is written beside the old one and then swapped in, so a crash while writing
 keeps the previous checkpoint whole. Loading checks that the checkpoint holds exactly the
-model's tensors, in the model's shapes, and refuses it (InputError, naming them) otherwise.
+models' tensors, in the models' shapes, and refuses it (InputError, naming them) otherwise.
 """
 
 from __future__ import annotations
@@ -17,29 +24,28 @@ import shutil
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file, save_file
 
 from distill_core.errors import InputError
 
+__all__ = ["drop_checkpoint", "load_checkpoint", "recover_checkpoint", "restore_rng", "rng_states",
+           "save_checkpoint"]
 
-def save_checkpoint(folder: Path, acc, students, optimizers, step, tokens, train_s, elapsed_s,
-                    evals, teacher_eval) -> None:
-    """Everything needed to go on from `step`: the students' weights (safetensors), optimiser
-    moments and the random state (tensors and numbers only, read back with weights_only=True).
-    Written beside the old checkpoint, then swapped in, so a crash mid-write keeps the old one."""
-    from safetensors.torch import save_file
 
+def save_checkpoint(folder: Path, checkpoint: dict) -> None:
+    """Write `checkpoint` (see the module's docstring) to `folder`: the students' weights as
+    safetensors, everything else as state.pt. Written beside the old checkpoint, then swapped
+    in, so a crash mid-write keeps the old one."""
     folder = Path(folder)
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    for key, model in students.items():
-        weights = {k: v.detach().contiguous().clone()
-                   for k, v in acc.unwrap_model(model).state_dict().items()}
-        save_file(weights, str(tmp / f"{key}.safetensors"))
-    torch.save({"optimizers": {k: o.state_dict() for k, o in optimizers.items()},
-                "rng": torch.get_rng_state(), "step": step, "tokens": tokens, "train_s": train_s,
-                "elapsed_s": elapsed_s, "evals": evals, "teacher_eval": teacher_eval},
-               tmp / "state.pt")
+    for key, weights in checkpoint["students"].items():
+        # clones: tied tensors (GPT-2's embedding and output) share storage, which
+        # safetensors refuses
+        save_file({k: v.detach().contiguous().clone() for k, v in weights.items()},
+                  str(tmp / f"{key}.safetensors"))
+    torch.save({k: v for k, v in checkpoint.items() if k != "students"}, tmp / "state.pt")
     old = folder.with_name(folder.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
     if folder.exists():
@@ -48,23 +54,61 @@ def save_checkpoint(folder: Path, acc, students, optimizers, step, tokens, train
     shutil.rmtree(old, ignore_errors=True)
 
 
-def load_checkpoint(folder: Path, acc, students, optimizers) -> dict:
-    """Put the students, optimisers and random state back as they were at the checkpoint.
-
-    Every tensor of each student must be in the checkpoint, and nothing else: a checkpoint of
-    another model (or a damaged one) is refused with InputError, before any weight is changed."""
-    from safetensors.torch import load_file
-
+def recover_checkpoint(folder: Path) -> None:
+    """Finish a swap that a kill interrupted between its two renames: with no `folder` but
+    the previous checkpoint moved aside (`.old`), the new one (`.tmp`) was complete, so it is
+    put in place (else the previous one is)."""
     folder = Path(folder)
-    state = torch.load(folder / "state.pt", weights_only=True)
-    weights = {key: load_file(str(folder / f"{key}.safetensors")) for key in students}
-    for key, model in students.items():
-        _require_same_tensors(acc.unwrap_model(model), weights[key], f"{folder}/{key}.safetensors")
-    for key, model in students.items():
-        acc.unwrap_model(model).load_state_dict(weights[key])
-        optimizers[key].load_state_dict(state["optimizers"][key])
-    torch.set_rng_state(state["rng"])
-    return state
+    old, tmp = (folder.with_name(folder.name + suffix) for suffix in (".old", ".tmp"))
+    if folder.exists() or not old.exists():
+        return
+    os.replace(tmp if (tmp / "state.pt").is_file() else old, folder)
+
+
+def load_checkpoint(folder: Path, *, models: dict) -> dict:
+    """The checkpoint in `folder`, as `save_checkpoint` was given it, for `models` (key -> the
+    plain model it must fit). Nothing is loaded into the models here (RunState.restore does).
+
+    Every tensor of each model must be in the checkpoint, and nothing else: a checkpoint of
+    another model (or a damaged one) is refused with InputError."""
+    folder = Path(folder)
+    checkpoint = torch.load(folder / "state.pt", weights_only=True)
+    checkpoint["students"] = {key: load_file(str(folder / f"{key}.safetensors"))
+                              for key in models}
+    for key, model in models.items():
+        _require_same_tensors(model, checkpoint["students"][key], f"{folder}/{key}.safetensors")
+    return checkpoint
+
+
+def drop_checkpoint(folder: Path) -> None:
+    """Remove a finished run's checkpoint (and any half-written or replaced one beside it)."""
+    folder = Path(folder)
+    for path in (folder, folder.with_name(folder.name + ".tmp"),
+                 folder.with_name(folder.name + ".old")):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def rng_states() -> dict:
+    """Every device's random state: the CPU's, each CUDA device's (an empty list without CUDA)
+    and, on a Mac, the MPS device's."""
+    states = {"cpu": torch.get_rng_state(),
+              "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+    if torch.backends.mps.is_available():
+        states["mps"] = torch.mps.get_rng_state()
+    return states
+
+
+def restore_rng(states) -> None:
+    """Put back the random states of `rng_states()`, for the devices this machine has (a CUDA
+    state is left alone without CUDA). Older checkpoints kept the CPU's state alone, a tensor."""
+    if isinstance(states, torch.Tensor):
+        states = {"cpu": states}
+    torch.set_rng_state(states["cpu"])
+    if states.get("cuda") and torch.cuda.is_available():
+        for device, state in enumerate(states["cuda"][:torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(state, device)
+    if "mps" in states and torch.backends.mps.is_available():
+        torch.mps.set_rng_state(states["mps"])
 
 
 def _require_same_tensors(model, weights: dict, where: str) -> None:

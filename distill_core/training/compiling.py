@@ -26,8 +26,9 @@ from pathlib import Path
 
 import torch
 
-from distill_core.training.precision import default_cache_dir, machine_name, model_shape, \
-    read_cache, write_cache
+from distill_core.machine import machine_name
+from distill_core.training.precision import model_shape, read_cache, write_cache
+from distill_core.user_cache import default_cache_dir
 
 COLD_PAYS_S = 180.0  # auto, no record: compile when the eager steps left take longer than this
 CACHED_GUESS_S = 5.0  # auto: a recompile of cached kernels, until one has been measured

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from distill_core import models
+from distill_core.kd.losses import kl_between
 
 
 def _logits(model, x: torch.Tensor, vocab: int | None = None) -> torch.Tensor:
@@ -56,8 +57,7 @@ def compare(student, teacher, blocks: torch.Tensor, batch_size: int = 16,
             t = t.reshape(-1, t.size(-1)).to(device)  # (N, V)
             sums["teacher_loss"] += F.cross_entropy(t, targets, reduction="sum").item()
             sums["agreement"] += (s.argmax(-1) == t.argmax(-1)).sum().item()
-            log_p, log_q = F.log_softmax(t, -1), F.log_softmax(s, -1)
-            sums["kl"] += (log_p.exp() * (log_p - log_q)).sum().item()
+            sums["kl"] += kl_between(t, s).sum().item()
         count += targets.numel()
     for m, mode in zip(loaded, modes):
         m.train(mode)

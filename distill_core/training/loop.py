@@ -1,5 +1,6 @@
 """The distillation loop: `distill(config) -> RunResult`, on Accelerate.
 
+    prepare        (prepared.py) the teacher, tokenizer, token blocks; the precision to train in
     _setup         load the student, open the teacher source (live | cached), wrap for Accelerate
     for each step:
         _train_step      one optimiser step of each student (and the baseline) on one batch:
@@ -11,9 +12,11 @@
                              backward(total / accum)
                            clip, AdamW step, warmup + cosine learning rate
         _after_step      evaluate, probes, log, checkpoint (and a SIGTERM cancels before a step)
-    summary.finish  save the students, write summary.json
+    summary.finish  save the students, write summary.json; the run is marked done, and only
+                    then is its checkpoint (taken after the last step too) removed
 
-The run's state (students, optimisers, counters, last evaluation) is one `RunState`. With
+The run's state (students, optimisers, counters, last evaluation) is one `RunState`, and its
+checkpoint is that state as one dictionary (`RunState.checkpoint()`, checkpoints.py). With
 `baseline=True` a copy of the initial student trains on the very same micro-batches with
 alpha = 0 (no teacher), so "KD against no KD" is a fair comparison (it never writes its own
 batches: on-policy sequences are the distilled student's alone). With `report_to` the records
@@ -29,7 +32,6 @@ import contextlib
 import copy
 import functools
 import math
-import os
 import signal
 import time
 from dataclasses import dataclass, field
@@ -40,12 +42,17 @@ from distill_core import models
 from distill_core.config import DistillConfig
 from distill_core.errors import InputError
 from distill_core.kd.losses import kd_loss
-from distill_core.store.limits import data_cap_bytes, load_limits
+from distill_core.store.limits import load_limits
+from distill_core.store.jobs import claim
+from distill_core.store.processes import identity
 from distill_core.store.runs import Run, runs_root
 from distill_core.training import compiling, evaluate, on_policy, probes, teacher_source
-from distill_core.training.checkpoints import load_checkpoint, save_checkpoint
-from distill_core.training.precision import choose_precision
-from distill_core.training.run_state import RunState
+from distill_core.training.checkpoints import (drop_checkpoint, load_checkpoint,
+                                              recover_checkpoint, save_checkpoint)
+from distill_core.training.prepared import (Prepared, batch_order, check_context,
+                                             decide_precision, load_blocks, micro_batches,
+                                             mixed_precision, prepare)
+from distill_core.training.run_state import RunState, StopRequest
 from distill_core.training.summary import finish, save_student
 
 __all__ = ["Cancelled", "Prepared", "RunResult", "batch_order", "check_context",
@@ -73,102 +80,12 @@ def lr_at(step: int, *, peak: float, warmup: int, total: int, floor: float = 0.1
     return peak * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def mixed_precision(precision: str) -> str:
-    """Accelerate's mixed_precision for a precision setting that is decided ("fp32", "bf16");
-    "auto" is decided by measurement in `decide_precision` first."""
-    return {"fp32": "no", "bf16": "bf16"}[precision]
-
-
-def decide_precision(config: DistillConfig, prepared: "Prepared", device) -> dict:
-    """{"precision": "fp32" | "bf16", ...}: the config's own, or for "auto" the faster of the
-    two as timed here on this run's student (and live teacher) and batch shape (precision.py;
-    the decision is cached per machine, torch version and shapes)."""
-    if config.precision != "auto":
-        return {"precision": config.precision, "measured": False}
-    student = models.load_student(config.student, prepared.teacher, seed=config.seed,
-                                  limits=load_limits(config.runs_dir))
-    live = config.alpha > 0 and not config.teacher_cache
-    rows = min(prepared.teacher.get_output_embeddings().weight.shape[0],
-               student.get_output_embeddings().weight.shape[0])
-    batch = prepared.train_blocks[:config.micro_batch]  # (b, T) one micro-batch
-    choice = choose_precision(student.to(device), prepared.teacher.to(device) if live else None,
-                              batch, device=device, vocab=rows)
-    return {**choice, "measured": True}
-
-
-def load_blocks(config: DistillConfig, tokenizer) -> tuple[torch.Tensor, torch.Tensor]:
-    """(train, validation) token blocks (N, seq_len) for the config's dataset."""
-    import datasets
-
-    from distill_core.data.corpora import blocks_as_tensor, load_corpus, pack_blocks
-
-    datasets.disable_progress_bars()
-    extra = ({"train_stories": config.train_docs, "validation_stories": 500}
-             if config.dataset == "tinytales" else {})
-    corpus = load_corpus(config.dataset, text_column=config.text_column,
-                         config=config.dataset_config, split=config.dataset_split,
-                         seed=config.seed, max_bytes=data_cap_bytes(config.runs_dir), **extra)
-    train = blocks_as_tensor(pack_blocks(corpus["train"], tokenizer, config.seq_len))
-    val = blocks_as_tensor(pack_blocks(corpus["validation"], tokenizer, config.seq_len))
-    return train, val
-
-
-@dataclass
-class Prepared:
-    """What a run loads before training, reusable by runs that share teacher and data (a sweep).
-
-    The teacher cache, when used, is opened on first use and kept here too.
-    """
-
-    teacher: torch.nn.Module
-    tokenizer: object
-    train_blocks: torch.Tensor
-    val_blocks: torch.Tensor
-    key: tuple
-    caches: dict = field(default_factory=dict)
-    speeds: dict = field(default_factory=dict)  # student shape -> speed figures, measured once
-
-
-def prepare(config: DistillConfig, reuse: Prepared | None = None) -> Prepared:
-    """Load the teacher, tokenizer and token blocks for `config` (or reuse those of `reuse`)."""
-    key = (config.teacher, config.dataset, config.text_column, config.dataset_config,
-           config.dataset_split, config.train_docs, config.seq_len, config.seed)
-    if reuse is not None and reuse.key == key:
-        return reuse
-    teacher, tokenizer = models.load_teacher(config.teacher, limits=load_limits(config.runs_dir))
-    check_context(teacher, config.seq_len, "teacher")
-    train_blocks, val_blocks = load_blocks(config, tokenizer)
-    return Prepared(teacher, tokenizer, train_blocks, val_blocks, key)
-
-
-def batch_order(n_blocks: int, batch_size: int, steps: int, seed: int) -> torch.Tensor:
-    """(steps, batch_size) block indices: seeded epochs of random permutations."""
-    g = torch.Generator().manual_seed(seed)
-    need = steps * batch_size
-    epochs = [torch.randperm(n_blocks, generator=g) for _ in range(-(-need // n_blocks))]
-    return torch.cat(epochs)[:need].view(steps, batch_size)
-
-
-def micro_batches(indices: torch.Tensor, world: int, rank: int, accum: int) -> list[torch.Tensor]:
-    """This process's `accum` micro-batches of one global batch of block indices."""
-    per_micro = len(indices) // (world * accum)
-    mine = indices.view(accum, world, per_micro)[:, rank]  # (accum, per_micro)
-    return list(mine)
-
-
 def _optimizer(model, config: DistillConfig):
     decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
     rest = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
     return torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
                               {"params": rest, "weight_decay": 0.0}],
                              lr=config.lr, betas=(0.9, 0.95))
-
-
-def check_context(model, seq_len: int, role: str) -> None:
-    limit = models.context_length(model.config)
-    if limit and seq_len > limit:
-        raise InputError(f"seq_len {seq_len} is longer than the {role}'s context of {limit} "
-                         "tokens; choose a smaller seq_len")
 
 
 def distill(config: DistillConfig, on_event=None, run: Run | None = None,
@@ -191,17 +108,18 @@ def distill(config: DistillConfig, on_event=None, run: Run | None = None,
     # cpu=True also lets Accelerate join a multi-process CPU group (gloo) under torchrun.
     acc = _accelerator("fp32" if config.precision == "auto" else config.precision, on_cpu)
     main = acc.is_main_process
-    if main and run is None and store:
-        run = Run.create(runs_root(config.runs_dir), config.to_dict(), name=config.name)
-    stop = {"asked": False}
+    if main and run is None and store:  # this process's from the start: never "waiting"
+        run = Run.create(runs_root(config.runs_dir), config.to_dict(), name=config.name,
+                         **identity())
+    if main and run is not None:  # "running", compare-and-set: jobs.Taken if not ours
+        claim(run, resume=resume)
+    stop = StopRequest()
 
     def on_term(signum, frame):
-        stop["asked"] = True
+        stop.asked = True
 
     old_handler = signal.signal(signal.SIGTERM, on_term) if main else None
     try:
-        if run is not None:
-            run.set_status("running", pid=os.getpid())
         prepared = prepare(config, prepared)
         choice = decide_precision(config, prepared, acc.device)
         reports = config.report_to != "none" and run is not None  # trackers: main process only
@@ -212,6 +130,7 @@ def distill(config: DistillConfig, on_event=None, run: Run | None = None,
                         choice)
         if run is not None:
             run.set_status("done")
+            drop_checkpoint(run.checkpoint_dir)  # only now: every file of the run is written
         return result
     except Cancelled:
         if run is not None:
@@ -255,7 +174,8 @@ def _accelerator(precision: str, on_cpu: bool, config: DistillConfig | None = No
     return acc
 
 
-def _train(config: DistillConfig, acc, run: Run | None, emit, stop, prepared: Prepared,
+def _train(config: DistillConfig, acc, run: Run | None, emit, stop: StopRequest,
+           prepared: Prepared,
            resume: bool = False, precision: dict | None = None) -> RunResult:
     s = _setup(config, acc, run, emit, stop, prepared)
     s.precision_choice = precision
@@ -271,7 +191,7 @@ def _train(config: DistillConfig, acc, run: Run | None, emit, stop, prepared: Pr
     elif s.main and run is not None:  # the scrubber starts from the untrained student
         probes.record(run, 0, s.student(), s.teacher, s.tokenizer)
     for step in range(s.step, config.steps):
-        if stop["asked"]:
+        if stop.asked:
             _cancel(s)
         if s.compiler.due(step, config.steps):
             s.compiler.start(s.students)
@@ -285,7 +205,8 @@ def _train(config: DistillConfig, acc, run: Run | None, emit, stop, prepared: Pr
     return RunResult(summary, s.student(), run, s.history)
 
 
-def _setup(config: DistillConfig, acc, run, emit, stop, prepared: Prepared) -> RunState:
+def _setup(config: DistillConfig, acc, run, emit, stop: StopRequest,
+           prepared: Prepared) -> RunState:
     """Load the student, check it against the teacher, open the teacher source, wrap the
     students and their optimisers for Accelerate."""
     started = time.time()
@@ -323,10 +244,8 @@ def _setup(config: DistillConfig, acc, run, emit, stop, prepared: Prepared) -> R
 
 def _restore(s: RunState) -> None:
     """Go on from the run's checkpoint; metric lines logged after it are redone."""
-    state = load_checkpoint(s.run.checkpoint_dir, s.acc, s.students, s.optimizers)
-    s.step, s.tokens, s.train_s = state["step"], state["tokens"], state["train_s"]
-    s.t0 = time.time() - state["elapsed_s"]
-    s.evals, s.teacher_eval = state["evals"], state["teacher_eval"]
+    s.restore(load_checkpoint(s.run.checkpoint_dir,
+                              models={k: s.student(k) for k in s.students}))
     s.run.truncate_metrics(s.step)
     s.history = s.run.metrics()
     last = s.history[-1] if s.history else {}  # the generation counters go on from there
@@ -392,26 +311,39 @@ def _optimizer_step(s: RunState, key: str, step: int, lr: float, alpha: float) -
     opt.zero_grad(set_to_none=True)
     loss, kd, ce = acc.reduce(sums, reduction="mean").tolist()
     if not all(math.isfinite(v) for v in (loss, kd, ce)):
-        raise FloatingPointError(f"{key} loss became {loss} at step {step + 1}; "
-                                 "lower the learning rate or the temperature")
+        raise FloatingPointError(_not_finite(s, key, loss, step, lr, alpha))
     return loss, kd, ce
 
 
+def _not_finite(s: RunState, key: str, loss: float, step: int, lr: float, alpha: float) -> str:
+    """The one line that stops a run whose loss is nan or inf, naming the settings in play."""
+    settings = [f"temperature={s.config.temperature:g}", f"alpha={alpha:g}"] if alpha > 0 else []
+    settings += [f"lr={lr:.3g} (peak {s.config.lr:g})", f"precision={s.precision}"]
+    advice = ["a lower lr"] + (["a temperature nearer 1"] if alpha > 0 else []) \
+        + (["precision fp32"] if s.precision != "fp32" else [])
+    return (f"{key} loss became {loss} at step {step + 1} with {', '.join(settings)}; "
+            f"try {' or '.join(advice)}")
+
+
 def _rollout(s: RunState, model, x: torch.Tensor, step: int, micro: int):
-    """(x, generated): the micro-batch with its first round(on_policy · b) rows continued by
-    the student from their prefix (on_policy.py), and the (b, T-1) mask of sampled next tokens,
-    or None when no row is. Counts the tokens written, all processes, and the seconds taken."""
-    config = s.config
-    rows = on_policy.on_policy_rows(len(x), config.on_policy)
+    """(x, generated): the micro-batch with its first rows (its share of round(on_policy · B)
+    over the whole batch) continued by the student from their prefix (on_policy.py), and the
+    (b, T-1) mask of sampled next tokens, or None when no row is. Counts the tokens written,
+    all processes, and the seconds taken."""
+    config, world, prefix = s.config, s.acc.num_processes, s.config.on_policy_prefix_tokens
+    plan = on_policy.rows_per_micro_batch(config.batch_size, config.on_policy,
+                                          config.grad_accum * world)
+    here = plan[micro * world:(micro + 1) * world]  # this micro-batch on each process
+    s.generated_tokens += sum(here) * (config.seq_len - prefix)
+    rows = here[s.acc.process_index]
     if rows == 0:
         return x, None
-    prefix, started = config.on_policy_prefix_tokens, time.time()
+    started = time.time()
     x = on_policy.continue_blocks(
         s.acc.unwrap_model(model), x, rows, prefix, config.on_policy_temperature,
         on_policy.sampling_seed(config.seed, step, micro, s.acc.process_index),
         vocab=s.vocab or len(s.tokenizer), autocast=s.acc.autocast)
     s.generation_s += time.time() - started
-    s.generated_tokens += rows * (config.seq_len - prefix) * s.acc.num_processes
     return x, on_policy.generated_positions(x, rows, prefix)
 
 
@@ -453,22 +385,18 @@ def _after_step(s: RunState, record: dict) -> None:
         s.acc.log({k: v for k, v in record.items() if isinstance(v, (int, float))}, step=step)
     s.history.append(record)
     s.emit({"type": "eval" if "val_loss" in record else "step", **record})
-    if s.run is not None and config.checkpoint_every and not last \
-            and step % config.checkpoint_every == 0:
-        _save_checkpoint(s)
+    # the last step's too: the way back if finishing the run fails (summary.finish)
+    if s.run is not None and config.checkpoint_every \
+            and (last or step % config.checkpoint_every == 0):
+        save_checkpoint(s.run.checkpoint_dir, s.checkpoint())
 
 
 def _cancel(s: RunState) -> None:
     """Keep the student as it is, and a checkpoint of where it got to; raise Cancelled."""
     if s.main and s.run is not None:
         save_student(s.student(), s.tokenizer, s.run.student_dir, s.config, {})
-        _save_checkpoint(s)
+        save_checkpoint(s.run.checkpoint_dir, s.checkpoint())
     raise Cancelled("cancelled")
-
-
-def _save_checkpoint(s: RunState) -> None:
-    save_checkpoint(s.run.checkpoint_dir, s.acc, s.students, s.optimizers, s.step, s.tokens,
-                    s.train_s, time.time() - s.t0, s.evals, s.teacher_eval)
 
 
 def _evaluate(s: RunState) -> dict:
@@ -493,6 +421,7 @@ def resume_run(run: Run, on_event=None) -> RunResult:
     if status.get("state") not in ("cancelled", "failed") and not stalled(status):
         raise InputError(f"run {run.id} is {status.get('state')}; only a cancelled or failed "
                          "run can be resumed")
+    recover_checkpoint(run.checkpoint_dir)  # killed mid-swap: the complete one goes back
     if not (run.checkpoint_dir / "state.pt").exists():
         raise InputError(f"run {run.id} has no checkpoint to resume from (start runs with "
                          "--checkpoint-every N to save one every N steps)")

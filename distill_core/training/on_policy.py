@@ -4,7 +4,8 @@ Trained on real text only, the student is graded on sequences it would never hav
 it generates, its own early mistakes lead it into contexts it never trained on (exposure bias).
 GKD lets the student write part of its training data, and the teacher grades every token of it:
 
-    for the first n = round(λ · b) of a micro-batch's b blocks (λ = config.on_policy):
+    n = round(λ · B) of the whole batch's B blocks (λ = config.on_policy), spread evenly over
+    its micro-batches (all processes, all accumulation steps); in each micro-batch, its share:
         keep the first `prefix` tokens, let the student sample the other T - prefix
         (eval mode, no grad, KV cache, at on_policy_temperature)
     the teacher scores the whole micro-batch, real and written rows alike (a live teacher)
@@ -16,6 +17,9 @@ The cross-entropy leaves out the tokens the student sampled: there the "hard lab
 student's own sample, and training on it would only reinforce whatever it happened to draw
 (GKD's on-policy loss is the divergence alone). The prefix of a written row is real text and
 keeps its CE. With λ = 0 nothing here runs and the loop is the plain off-policy one.
+Counting over the whole batch keeps a small λ honest: λ = 0.1 of 16 blocks in 4 micro-batches of
+4 is 2 written rows, where rounding per micro-batch gave none. A λ that rounds to no row at all
+is refused by the config; the summary records the fraction realised (`realized_fraction`).
 
 Sampling draws from the student's full distribution at that temperature (no top-k or top-p; the
 end-of-text token may be drawn and the text then runs on, as packed training blocks do), only
@@ -31,15 +35,27 @@ import contextlib
 import torch
 
 from distill_core import models
-from distill_core.kd.losses import kd_loss
+from distill_core.config import on_policy_rows  # λ·B rounded half up: one rule, the config's
+from distill_core.kd.losses import kd_loss, kl_between
+from distill_core.model_mode import eval_mode
 
 __all__ = ["continue_blocks", "generated_positions", "gkd_loss", "on_policy_rows",
-           "sample_kl", "sampling_seed"]
+           "realized_fraction", "rows_per_micro_batch", "sample_kl", "sampling_seed"]
 
 
-def on_policy_rows(batch: int, fraction: float) -> int:
-    """How many of a micro-batch's `batch` sequences the student writes: λ·b rounded half up."""
-    return min(batch, int(fraction * batch + 0.5))
+def rows_per_micro_batch(batch: int, fraction: float, pieces: int) -> list[int]:
+    """The rows the student writes in each of the `pieces` equal micro-batches of a `batch`:
+    round(λ·batch) in all, as evenly as they go, the earlier micro-batches taking one more."""
+    total, size = on_policy_rows(batch, fraction), batch // pieces
+    share, extra = divmod(total, pieces)
+    return [min(size, share + (i < extra)) for i in range(pieces)]
+
+
+def realized_fraction(generated_tokens: int, steps: int, config) -> float:
+    """The share of training sequences the student wrote: rows written / rows trained on."""
+    new = config.seq_len - config.on_policy_prefix_tokens
+    rows = steps * config.batch_size
+    return generated_tokens / (new * rows) if rows and new else 0.0
 
 
 def sampling_seed(seed: int, step: int, micro: int = 0, rank: int = 0) -> int:
@@ -59,18 +75,13 @@ def continue_blocks(model, x: torch.Tensor, rows: int, prefix: int, temperature:
     suppress = list(range(vocab, n_rows)) if vocab and vocab < n_rows else None
     start = x[:rows, :prefix]  # (rows, prefix)
     devices = [x.device] if x.device.type == "cuda" else []
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.random.fork_rng(devices=devices), torch.no_grad(), \
-                (autocast or contextlib.nullcontext)():
-            torch.manual_seed(seed)
-            out = model.generate(input_ids=start, attention_mask=torch.ones_like(start),
-                                 do_sample=True, temperature=temperature, top_k=0, top_p=1.0,
-                                 max_new_tokens=new, min_new_tokens=new, use_cache=True,
-                                 eos_token_id=None, pad_token_id=0, suppress_tokens=suppress)
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.random.fork_rng(devices=devices), torch.no_grad(), \
+            (autocast or contextlib.nullcontext)():
+        torch.manual_seed(seed)
+        out = model.generate(input_ids=start, attention_mask=torch.ones_like(start),
+                             do_sample=True, temperature=temperature, top_k=0, top_p=1.0,
+                             max_new_tokens=new, min_new_tokens=new, use_cache=True,
+                             eos_token_id=None, pad_token_id=0, suppress_tokens=suppress)
     return torch.cat([out.to(x.dtype), x[rows:]])  # (b, T)
 
 
@@ -105,17 +116,15 @@ def sample_kl(student, teacher, blocks: torch.Tensor, prefix: int, temperature: 
     then, on the tokens it sampled, KL(teacher‖student) at T = 1 and the teacher's
     cross-entropy of them (how unlikely the teacher finds what the student wrote); nats/token."""
     kl = nll = 0.0
-    count, was_training = 0, student.training
-    student.eval()
-    for i in range(0, len(blocks), batch_size):
-        x = blocks[i:i + batch_size]
-        x = continue_blocks(student, x, len(x), prefix, temperature,
-                            sampling_seed(seed, i), vocab)
-        t = models.next_token_logits(teacher.eval(), x, vocab)[:, prefix - 1:].float()
-        s = models.next_token_logits(student, x, vocab)[:, prefix - 1:].float()
-        log_p, log_q = t.log_softmax(-1), s.log_softmax(-1)  # (b, T-prefix, V)
-        kl += (log_p.exp() * (log_p - log_q)).sum().item()
-        nll -= log_p.gather(-1, x[:, prefix:, None]).sum().item()
-        count += x[:, prefix:].numel()
-    student.train(was_training)
+    count = 0
+    with eval_mode(student), eval_mode(teacher):
+        for i in range(0, len(blocks), batch_size):
+            x = blocks[i:i + batch_size]
+            x = continue_blocks(student, x, len(x), prefix, temperature,
+                                sampling_seed(seed, i), vocab)
+            t = models.next_token_logits(teacher, x, vocab)[:, prefix - 1:].float()
+            s = models.next_token_logits(student, x, vocab)[:, prefix - 1:].float()
+            kl += kl_between(t, s).sum().item()  # (b, T-prefix) positions
+            nll -= t.log_softmax(-1).gather(-1, x[:, prefix:, None]).sum().item()
+            count += x[:, prefix:].numel()
     return {"sample_kl": kl / count, "teacher_nll_of_samples": nll / count}

@@ -25,10 +25,7 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
-import platform
 import statistics
-import subprocess
 import time
 from pathlib import Path
 
@@ -36,53 +33,18 @@ import torch
 
 from distill_core.files import atomic_write_json
 from distill_core.kd.losses import kd_loss
+from distill_core.machine import machine_name
 from distill_core.models import next_token_logits
+from distill_core.user_cache import default_cache_dir
 
 __all__ = ["CACHE_FILE", "bf16_supported", "cache_key", "choose_precision", "clear_win",
-           "cpu_model", "default_cache_dir", "machine_name", "measure_steps", "model_shape", "pick",
-           "read_cache", "write_cache"]
+           "measure_steps", "model_shape", "pick", "read_cache", "write_cache"]
 
-CACHE_DIR_ENV = "DISTILL_CACHE_DIR"  # the same folder setting as the teacher cache's
 CACHE_FILE = "precision.json"
 PRECISIONS = ("fp32", "bf16")
 
 
-# ---------------------------------------------------------------- where, and on what
-
-
-def default_cache_dir() -> Path:
-    """$DISTILL_CACHE_DIR, else $XDG_CACHE_HOME/distill-playground, else
-    ~/.cache/distill-playground."""
-    if os.environ.get(CACHE_DIR_ENV):
-        return Path(os.environ[CACHE_DIR_ENV]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base).expanduser() / "distill-playground"
-
-
-def cpu_model() -> str:
-    """The CPU model as /proc/cpuinfo (or lscpu, or the platform) names it."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith(("model name", "hardware", "cpu model")) and ":" in line:
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=5).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
-
-
-def machine_name(device) -> str:
-    """The GPU's name on a CUDA device, else the CPU model."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return cpu_model()
+# ---------------------------------------------------------------- what runs here
 
 
 def bf16_supported(device) -> bool:

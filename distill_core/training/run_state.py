@@ -1,45 +1,62 @@
-"""What one training run holds while it trains: set up once, then advanced step by step."""
+"""What one training run holds while it trains: set up once, then advanced step by step; its
+checkpoint is this state as one dictionary (`checkpoint()`, and `restore()` to go on from one)."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import torch
 
 from distill_core.config import DistillConfig
 from distill_core.store.runs import Run
+from distill_core.training.checkpoints import restore_rng, rng_states
+from distill_core.training.compiling import Compiler
+from distill_core.training.prepared import Prepared
+from distill_core.training.teacher_source import CachedTeacher, LiveTeacher
+
+if TYPE_CHECKING:  # accelerate is imported when a run starts, not with this module
+    from accelerate import Accelerator
+
+
+@dataclass
+class StopRequest:
+    """Set by the run's SIGTERM handler; the loop stops (keeping a checkpoint) before its next
+    step."""
+
+    asked: bool = False
 
 
 @dataclass
 class RunState:
     config: DistillConfig
-    acc: object  # the accelerate.Accelerator
+    acc: Accelerator
     run: Run | None  # the run directory, or None (store=False, or not the main process)
     emit: Callable[[dict], None]
-    stop: dict  # {"asked": bool}, set by the SIGTERM handler
-    prepared: object  # loop.Prepared: the teacher, tokenizer and blocks, shared by a sweep
-    source: object  # teacher_source.LiveTeacher | CachedTeacher
+    stop: StopRequest
+    prepared: Prepared  # the teacher, tokenizer and blocks, shared by a sweep
+    source: LiveTeacher | CachedTeacher
     vocab: int | None  # the real tokens, when teacher and student pad their rows differently
-    students: dict  # "student" (and "baseline") -> model, wrapped by Accelerate
-    optimizers: dict  # same keys -> AdamW
+    students: dict[str, torch.nn.Module]  # "student" (and "baseline"), wrapped by Accelerate
+    optimizers: dict[str, torch.optim.Optimizer]  # same keys -> AdamW
     val_blocks: torch.Tensor  # (N, T) the evaluation blocks
     order: torch.Tensor  # (steps, batch_size) training block indices
     started: float  # time.time() when the run began, setup included
+    compiler: Compiler  # which students train compiled, at what cost
     step: int = 0  # optimiser steps done
     tokens: int = 0  # training tokens seen, all processes together
     train_s: float = 0.0  # seconds spent in training steps (evaluation left out)
     t0: float = 0.0  # time.time() of step 0, so that elapsed = time.time() - t0
-    history: list = field(default_factory=list)  # the logged records
+    history: list[dict] = field(default_factory=list)  # the logged records
     evals: dict = field(default_factory=dict)  # the last evaluation's record
     teacher_eval: dict = field(default_factory=dict)  # the teacher's loss, computed once
     precision_choice: dict | None = None  # loop.decide_precision's answer, with its timings
     generated_tokens: int = 0  # on_policy: tokens the student wrote itself, all processes
     generation_s: float = 0.0  # on_policy: seconds spent writing them (part of train_s)
-    compiler: object = None  # compiling.Compiler: which students train compiled, at what cost
 
     @property
-    def teacher(self):
+    def teacher(self) -> torch.nn.Module:
         return self.prepared.teacher
 
     @property
@@ -54,6 +71,31 @@ class RunState:
     def main(self) -> bool:
         return self.acc.is_main_process
 
-    def student(self, key: str = "student"):
+    @property
+    def precision(self) -> str:
+        """The number format it trains in: "fp32" or "bf16"."""
+        return "fp32" if self.acc.mixed_precision == "no" else str(self.acc.mixed_precision)
+
+    def student(self, key: str = "student") -> torch.nn.Module:
         """The plain model (Accelerate's wrapper removed)."""
         return self.acc.unwrap_model(self.students[key])
+
+    def checkpoint(self) -> dict:
+        """Everything needed to go on from `step`, as one dict (checkpoints.save_checkpoint)."""
+        return {"students": {k: self.student(k).state_dict() for k in self.students},
+                "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+                "rng": rng_states(), "step": self.step, "tokens": self.tokens,
+                "train_s": self.train_s, "elapsed_s": time.time() - self.t0,
+                "evals": self.evals, "teacher_eval": self.teacher_eval}
+
+    def restore(self, checkpoint: dict) -> None:
+        """Put the students, optimisers, random states and counters back as they were at
+        `checkpoint` (checkpoints.load_checkpoint, which has checked it fits)."""
+        for key in self.students:
+            self.student(key).load_state_dict(checkpoint["students"][key])
+            self.optimizers[key].load_state_dict(checkpoint["optimizers"][key])
+        restore_rng(checkpoint["rng"])
+        self.step, self.tokens = checkpoint["step"], checkpoint["tokens"]
+        self.train_s = checkpoint["train_s"]
+        self.t0 = time.time() - checkpoint["elapsed_s"]
+        self.evals, self.teacher_eval = checkpoint["evals"], checkpoint["teacher_eval"]

@@ -3,19 +3,19 @@ numbers of summary.json (perplexities, retention, speed, size, throughput; losse
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
 from distill_core import models
 from distill_core.config import DistillConfig
-from distill_core.training import speed, throughput
+from distill_core.training import on_policy, speed, throughput
 from distill_core.training.run_state import RunState
 
 
 def finish(s: RunState) -> dict:
-    """Measure speeds, save the students (the checkpoint goes: nothing is left to resume) and
-    write summary.json; returns the summary. Main process only."""
+    """Measure speeds, save the students and write summary.json; returns the summary. Main
+    process only. The run's checkpoint stays: it is the way back should any of this fail, and
+    goes once the run is marked done (loop.distill)."""
     # Accelerate's mixed-precision wrapper comes off first: deployment runs the plain model,
     # in the same number format as the teacher it is compared with
     student = s.acc.unwrap_model(s.students["student"], keep_fp32_wrapper=False)
@@ -38,12 +38,17 @@ def finish(s: RunState) -> dict:
 def _save_students(s: RunState) -> int:
     """Save the student (and baseline) folders; returns the student's bytes on disk."""
     save_student(s.student(), s.tokenizer, s.run.student_dir, s.config, s.evals)
-    shutil.rmtree(s.run.checkpoint_dir, ignore_errors=True)  # finished: nothing to resume
     student_bytes = models.size_on_disk(s.run.student_dir)
     if "baseline" in s.students:
         save_student(s.student("baseline"), s.tokenizer, s.run.baseline_dir,
-                     s.config.replace(alpha=0.0), {"val_ppl": s.evals.get("baseline_val_ppl")})
+                     baseline_config(s.config), {"val_ppl": s.evals.get("baseline_val_ppl")})
     return student_bytes
+
+
+def baseline_config(config: DistillConfig) -> DistillConfig:
+    """The settings the baseline student trained with: no teacher (alpha 0), so nothing
+    on-policy either: it reads the real text of the same micro-batches, never writes its own."""
+    return config.replace(alpha=0.0, on_policy=0.0)
 
 
 def speed_figures(prepared, student, val_blocks) -> dict:
@@ -93,6 +98,7 @@ def _summary(s: RunState, student_bytes: int, flops_token: int) -> dict:
         "processes": s.acc.num_processes, "precision": precision,
         "teacher_mode": s.source.mode,
         "on_policy": s.config.on_policy, "generated_tokens": s.generated_tokens,
+        "on_policy_realized": on_policy.realized_fraction(s.generated_tokens, s.step, s.config),
         "generation_s": s.generation_s,
         "train_tokens_per_s": train_tps, "flops_per_token": flops_token,
         "mfu": throughput.mfu(train_tps, flops_token, precision, device=s.acc.device),

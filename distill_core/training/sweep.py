@@ -7,11 +7,13 @@ A sweep is a plan file and ordinary runs:
     <runs root>/_sweeps/<sweep id>.json   {"id", "created", "base", "alphas", "temperatures",
                                            "cells": [{"alpha", "temperature", "run_id"}], "pid"}
 
-`plan` creates every cell's run as queued; `execute` trains them in order in this process (the
-teacher, tokenizer and data are loaded once, the teacher's outputs computed once into the cache
-and read back by every cell); the app starts `distill sweep --sweep-id` in a background process
-for that (distill_core.app.launch.launch_sweep); `cells` reads each cell's state and final
-numbers back from the run store.
+`plan` creates every cell's run as queued, its status naming the sweep; `execute` trains them
+in order in this process (the teacher, tokenizer and data are loaded once, the teacher's
+outputs computed once into the cache and read back by every cell). The app queues a planned
+sweep as one entry of the run queue (distill_core.app.launch.launch_sweep, jobs.enqueue) and
+`jobs.pump` starts one `distill sweep --sweep-id` process for it when a slot is free; that
+process holds the slot for all its cells. `cells` reads each cell's state and final numbers
+back from the run store.
 """
 
 from __future__ import annotations
@@ -21,10 +23,13 @@ import math
 import os
 import secrets
 
+from distill_core import metrics
 from distill_core.config import DistillConfig
 from distill_core.errors import InputError
 from distill_core.files import atomic_write_json
-from distill_core.store.runs import (FINISHED_STATES, Run, _now, load_run, runs_root,
+from distill_core.store import jobs
+from distill_core.store.processes import IDENTITY_KEYS, identity, same_process
+from distill_core.store.runs import (FINISHED_STATES, Run, load_run, now, runs_root,
                                     validate_run_id)
 
 MAX_CELLS = 64
@@ -52,7 +57,7 @@ def parse_values(text: str, name: str) -> list[float]:
 
 
 def _folder(root):
-    folder = runs_root(root) / "_sweeps"
+    folder = runs_root(root) / jobs.SWEEPS_FOLDER
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
@@ -74,8 +79,14 @@ def _read_plan(sweep_id: str, root) -> dict:
     return info
 
 
-def plan(base: DistillConfig, alphas, temperatures, root=None) -> tuple[str, list[Run]]:
-    """Create the sweep's plan and one queued run per (α, T) cell; nothing trains yet."""
+def plan(base: DistillConfig, alphas, temperatures, root=None,
+         queue: bool = True) -> tuple[str, list[Run]]:
+    """Create the sweep's plan and one queued run per (α, T) cell; nothing trains yet.
+
+    The cells are made owned by this process and, once the plan file is written, released to
+    the queue (`queue`: waiting, as one entry that `jobs.pump` starts as one `distill sweep
+    --sweep-id` process), so no page poll can start a cell as a run of its own, nor the sweep
+    before its plan exists. With `queue=False` they stay this process's (`run_sweep`)."""
     alphas, temperatures = list(alphas), list(temperatures)
     if not alphas or not temperatures:
         raise InputError("a sweep needs at least one alpha and one temperature")
@@ -86,17 +97,37 @@ def plan(base: DistillConfig, alphas, temperatures, root=None) -> tuple[str, lis
     base = base.replace(teacher_cache=True, runs_dir=str(root))
     configs = [base.replace(alpha=a, temperature=t, name=None)
                for a in alphas for t in temperatures]  # each cell validated before any is made
-    sweep_id = f"sweep-{_now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
-    runs = []
+    sweep_id = f"sweep-{now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+    runs, me = [], identity()
     for config in configs:
         name = f"{base.name or 'sweep'}-a{config.alpha:g}-T{config.temperature:g}"
-        runs.append(Run.create(root, config.replace(name=name).to_dict(), name=name))
+        runs.append(Run.create(root, config.replace(name=name).to_dict(), name=name,
+                               sweep=sweep_id, **me))
     atomic_write_json(_plan_path(sweep_id, root), {
-        "id": sweep_id, "created": _now().isoformat(timespec="seconds"),
+        "id": sweep_id, "created": now().isoformat(timespec="seconds"),
         "base": base.to_dict(), "alphas": alphas, "temperatures": temperatures,
         "cells": [{"alpha": c.alpha, "temperature": c.temperature, "run_id": r.id}
                   for c, r in zip(configs, runs)], "pid": None})
+    if queue:
+        for run in runs:
+            jobs.change_status(run, "queued", _owned_by(me), **dict.fromkeys(IDENTITY_KEYS))
     return sweep_id, runs
+
+
+def _owned_by(me: dict):
+    """A status test: queued and recorded as process `me`'s."""
+    return lambda status: status.get("state") == "queued" and same_process(status, me)
+
+
+def _take(cells_info, root, me: dict) -> list[Run]:
+    """The cells this process is to train: queued and waiting, left by a dead process, or
+    already its own (`jobs.pump` started it for them); each recorded as `me`'s."""
+    def free(status: dict) -> bool:
+        return status.get("state") == "queued" and (
+            not status.get("pid") or same_process(status, me) or jobs.stalled(status))
+
+    runs = [load_run(cell["run_id"], root) for cell in cells_info]
+    return [run for run in runs if jobs.change_status(run, "queued", free, **me)]
 
 
 def execute(sweep_id: str, root=None, on_event=None, prepared=None) -> list[dict]:
@@ -109,24 +140,21 @@ def execute(sweep_id: str, root=None, on_event=None, prepared=None) -> list[dict
     info = _read_plan(sweep_id, root)
     info["pid"] = os.getpid()
     atomic_write_json(_plan_path(sweep_id, root), info)
-    for cell in info["cells"]:  # the waiting cells now belong to this process
-        run = load_run(cell["run_id"], root)
-        if run.status().get("state") == "queued":
-            run.set_status("queued", pid=os.getpid())
-    for cell in info["cells"]:
-        run = load_run(cell["run_id"], root)
-        if run.status().get("state") != "queued":  # cancelled before its turn, or done
+    me = identity()
+    mine = _take(info["cells"], root, me)
+    for run in mine:
+        if run.status().get("state") != "queued":  # cancelled before its turn
             continue
         config = DistillConfig.from_dict(run.config())
         try:
             prepared = prepare(config, prepared)
             distill(config, on_event=on_event, run=run, prepared=prepared)
         except Cancelled:  # the whole sweep was asked to stop
-            for rest in info["cells"]:
-                other = load_run(rest["run_id"], root)
-                if other.status().get("state") == "queued":
-                    other.set_status("cancelled")
+            for rest in mine:
+                jobs.change_status(rest, "cancelled", _owned_by(me))
             break
+        except jobs.Taken:
+            continue  # cancelled (or taken) between the look above and its claim
         except InputError:
             raise  # the same bad setting would fail every cell
         except Exception:  # noqa: BLE001 — the run is marked failed; go on with the next cell
@@ -137,25 +165,25 @@ def execute(sweep_id: str, root=None, on_event=None, prepared=None) -> list[dict
 def run_sweep(base: DistillConfig, alphas, temperatures, root=None, on_event=None,
               prepared=None):
     """plan + execute: (sweep id, cells)."""
-    sweep_id, _ = plan(base, alphas, temperatures, root)
+    sweep_id, _ = plan(base, alphas, temperatures, root, queue=False)
     return sweep_id, execute(sweep_id, root or base.runs_dir, on_event, prepared)
 
 
 def log_path(sweep_id: str, root=None):
     """Where the process training a sweep in the background writes its output."""
-    return _folder(root) / f"{validate_run_id(sweep_id)}.log"
+    return jobs.sweep_log(validate_run_id(sweep_id), root)
 
 
 def cells(sweep_id: str, root=None) -> list[dict]:
-    """Each cell's α, T, run id, state and, once done, final student perplexity and agreement."""
+    """Each cell's α, T, run id, state and, once done, its final numbers: the metrics table's
+    "sweep" view (student perplexity, agreement) and the teacher's perplexity for reference."""
     rows = []
     for cell in _read_plan(sweep_id, root)["cells"]:
         run = Run(runs_root(root), cell["run_id"])
         state = run.status().get("state") if run.exists() else "deleted"
         summary = (run.summary() or {}) if state == "done" else {}
-        rows.append({**cell, "state": state, "student_ppl": summary.get("student_ppl"),
-                     "agreement": summary.get("agreement"),
-                     "teacher_ppl": summary.get("teacher_ppl")})
+        rows.append({**cell, "state": state,
+                     **{k: summary.get(k) for k in (*metrics.keys("sweep"), "teacher_ppl")}})
     return rows
 
 
@@ -169,11 +197,8 @@ def finished(rows: list[dict]) -> bool:
 
 
 def sweep_table(rows: list[dict]) -> tuple[list[list], list[str]]:
-    """Rows and header of the CLI's table: one line per cell."""
-    def fmt(v, spec):
-        return format(v, spec) if v is not None else "-"
-
-    return ([[f"{r['alpha']:g}", f"{r['temperature']:g}", fmt(r["student_ppl"], ".3f"),
-              fmt(None if r["agreement"] is None else 100 * r["agreement"], ".1f"),
+    """Rows and header of the CLI's table: one line per cell, a column per "sweep" metric."""
+    shown = metrics.shown("sweep")
+    return ([[f"{r['alpha']:g}", f"{r['temperature']:g}", *(m.cell(r.get(m.key)) for m in shown),
               r["state"], r["run_id"]] for r in rows],
-            ["alpha", "T", "student ppl", "agreement %", "state", "run"])
+            ["alpha", "T", *(m.heading for m in shown), "state", "run"])

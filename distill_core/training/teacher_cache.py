@@ -22,7 +22,6 @@ run the teacher at all. Only the rows of the current batch are read into memory.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -35,8 +34,10 @@ import torch
 from distill_core import models
 from distill_core.errors import InputError
 from distill_core.kd.losses import TopK, top_k_of_log_probs
+from distill_core.locks import exclusive_lock
+from distill_core.model_mode import eval_mode
+from distill_core.user_cache import CACHE_DIR_ENV
 
-CACHE_DIR_ENV = "DISTILL_CACHE_DIR"
 DEFAULT_K = 64  # 98.5 % of the built-in teacher's probability mass: bench/topk_coverage.py
 
 __all__ = ["CACHE_DIR_ENV", "DEFAULT_K", "TeacherCache", "cache_root", "coverage", "fingerprint",
@@ -160,8 +161,7 @@ def open_cache(root, teacher, tokenizer, blocks: torch.Tensor, k: int, dtype: st
     folder = root / key
     try:
         root.mkdir(parents=True, exist_ok=True)
-        with open(root / f".{key}.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # one creator; others wait, then open it
+        with exclusive_lock(root / f".{key}.lock"):  # one creator; others wait, then open it
             if not (folder / "meta.json").exists():
                 _create(folder, len(blocks), blocks.shape[1] - 1, k, dtype, vocab)
     except OSError as err:
@@ -210,15 +210,14 @@ def remove_cache(root, key: str) -> None:
 def coverage(teacher, blocks: torch.Tensor, ks=(1, 4, 8, 16, 32, 64, 128),
              batch_size: int = 16) -> dict[int, float]:
     """Mean teacher probability mass that its top-k tokens hold, per k, over `blocks`."""
-    was_training = teacher.training
-    teacher.eval()
     sums, count = {k: 0.0 for k in ks}, 0
-    for start in range(0, len(blocks), batch_size):
-        logits = models.next_token_logits(teacher, blocks[start:start + batch_size])  # (b, L, V)
-        probs = torch.softmax(logits.float(), -1)
-        top = probs.topk(max(ks), dim=-1).values.cumsum(-1)  # (b, L, max k)
-        for k in ks:
-            sums[k] += top[..., k - 1].sum().item()
-        count += top[..., 0].numel()
-    teacher.train(was_training)
+    with eval_mode(teacher):
+        for start in range(0, len(blocks), batch_size):
+            x = blocks[start:start + batch_size]
+            logits = models.next_token_logits(teacher, x)  # (b, L, V)
+            probs = torch.softmax(logits.float(), -1)
+            top = probs.topk(max(ks), dim=-1).values.cumsum(-1)  # (b, L, max k)
+            for k in ks:
+                sums[k] += top[..., k - 1].sum().item()
+            count += top[..., 0].numel()
     return {k: sums[k] / count for k in ks}

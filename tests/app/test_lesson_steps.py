@@ -99,7 +99,7 @@ def test_finished_runs_show_the_trade_off_of_done_runs_only(tmp_path):
 def test_starting_the_imperfect_teacher_runs_queues_both(monkeypatch, tmp_path):
     sessions = []
 
-    def launch(config, session=None):  # queue the run, train nothing
+    def launch(config, session=None, limits=None):  # queue the run, train nothing
         sessions.append(session)
         return Run.create(tmp_path, config.to_dict(), name=config.name)
 

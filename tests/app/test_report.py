@@ -129,7 +129,7 @@ def test_start_run_checks_then_queues_and_stores_an_upload(small_teacher_dir, tm
     monkeypatch.setenv("DISTILL_RUNS_DIR", str(root))
     monkeypatch.setenv("DISTILL_MODEL_DIRS", str(small_teacher_dir))  # the app may read it
     queued = []
-    monkeypatch.setattr(jobs, "launch", lambda config, session=None, fresh=False: queued.append(
+    monkeypatch.setattr(jobs, "launch", lambda config, session=None, fresh=False, limits=None: queued.append(
         (config, session)) or "queued")
     values = {"teacher": str(small_teacher_dir), "seq_len": 64, "warmup": 0}
     stories = "\n\n".join(f"Story {i}: Tom saw a red ball." for i in range(5)).encode()

@@ -539,3 +539,122 @@ def test_fused_forward_kl_gradient_matches_autograd(temperature, alpha, k):
     ref.backward()
     torch.testing.assert_close(total, ref, rtol=1e-6, atol=1e-7)
     torch.testing.assert_close(a.grad, b.grad, rtol=1e-5, atol=1e-8)
+
+
+# ---------------------------------------------------------------- exact rest bucket (issue 19)
+
+
+def _confident(margin, seed=20, k=4, shape=(3, 6, 48)):
+    """A teacher, its top-k, and a student that is the teacher with `margin` nats added to the
+    teacher's top token. On every other token q ∝ p, so the k + 1 buckets lose nothing: the
+    bucketed divergence must equal the dense one exactly."""
+    g = torch.Generator().manual_seed(seed)
+    t = torch.randn(shape, generator=g, dtype=torch.float64) * 2
+    tk = top_k(t.float(), k)
+    s = t.scatter_add(-1, tk.ids[..., :1], torch.full(shape[:-1] + (1,), margin,
+                                                       dtype=torch.float64))
+    return s, t, tk
+
+
+@pytest.mark.parametrize("temperature", [1.0, 2.0])
+@pytest.mark.parametrize("margin", [100.0, 200.0])
+def test_rest_bucket_exact_for_a_very_confident_student(margin, temperature):
+    # the rest bucket used to be clamped at log-probability −80: at a margin of 100 nats the
+    # bucketed KL came out near 61 instead of about 71
+    s, t, tk = _confident(margin)
+    want = _reference(s, t, "forward_kl", temperature, None, torch.ones(s.shape[:-1], dtype=bool))
+    assert want.item() > 0.5 * margin / temperature  # the regime the clamp got wrong
+    got = divergence(s.float(), tk, kind="forward_kl", temperature=temperature)
+    assert got.item() == pytest.approx(want.item(), rel=1e-5)
+    # the default loss's closed-form gradient against float64 autograd through the dense formula
+    x = s.float().requires_grad_(True)
+    total, parts = kd_loss(x, tk, None, alpha=1.0, temperature=temperature)
+    total.backward()
+    assert parts["kd"].item() == pytest.approx(want.item(), rel=1e-5)
+    ref_x = s.clone().requires_grad_(True)
+    log_p = torch.log_softmax(t / temperature, -1)
+    log_q = torch.log_softmax(ref_x / temperature, -1)
+    ref = temperature**2 * (log_p.exp() * (log_p - log_q)).sum(-1).mean()
+    ref.backward()
+    torch.testing.assert_close(x.grad.double(), ref_x.grad, rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_rest_of_zero_mass_gives_no_nan(kind):
+    # a top-k teacher with nothing left over (log_rest = −inf) below the full vocabulary, and at
+    # k = V: every value and gradient is free of nan
+    s, t = _peaked(9)
+    full = top_k(t, V_SPARSE)
+    logp = torch.log_softmax(t.topk(8, -1).values, -1)
+    nothing_left = TopK(logp, t.topk(8, -1).indices, torch.full(t.shape[:-1], -math.inf),
+                        V_SPARSE)
+    for teacher in (full, nothing_left):
+        x = s.clone().requires_grad_(True)
+        total, parts = kd_loss(x, teacher, None, alpha=1.0, temperature=2.0, kind=kind, beta=0.3)
+        total.backward()
+        assert not torch.isnan(total) and not torch.isnan(x.grad).any()
+    d = divergence(s, nothing_left, kind="forward_kl").item()  # Σ over the top 8 only
+    q = torch.log_softmax(s.double(), -1).gather(-1, nothing_left.ids)
+    want = (logp.double().exp() * (logp.double() - q)).sum(-1).mean().item()
+    assert d == pytest.approx(want, rel=1e-5)
+
+
+# ---------------------------------------------------------------- temperature range, shared rules
+
+
+@pytest.mark.parametrize("temperature", [0.049, 100.5, 1e-40, 1e4])
+def test_loss_temperature_range(temperature):
+    s, t = _logits(70), _logits(71)
+    with pytest.raises(InputError, match=r"^temperature must be from 0\.05 to 100, got") as e:
+        kd_loss(s, t, _labels(72), alpha=0.5, temperature=temperature)
+    assert "\n" not in str(e.value)
+    for edge in (0.05, 100):
+        total, _ = kd_loss(s, t, _labels(72), alpha=0.5, temperature=edge)
+        assert torch.isfinite(total)
+
+
+@pytest.mark.parametrize("kind, beta", [("jsd", 0.0), ("jsd", 1.0), ("skew_kl", 1.0)])
+def test_beta_rule_shared_with_config(kind, beta):
+    from distill_core.config import DistillConfig
+
+    with pytest.raises(InputError) as in_config:
+        DistillConfig(loss=kind, beta=beta)
+    with pytest.raises(InputError) as in_loss:
+        divergence(_logits(73), _logits(74), kind=kind, beta=beta)
+    assert str(in_config.value) == str(in_loss.value)
+
+
+def test_kl_between_per_position():
+    from distill_core.kd.losses import kl_between
+
+    p, q = _logits(75), _logits(76)
+    got = kl_between(p, q, temperature=1.5)
+    assert got.shape == (B, T_LEN) and got.dtype == torch.float32
+    want = _reference(q, p, "forward_kl", 1.5, None, torch.ones(B, T_LEN, dtype=torch.bool))
+    assert got.double().mean().item() == pytest.approx(want.item(), rel=1e-5)
+    assert kl_between(p, p).abs().max() < 1e-6
+    with pytest.raises(InputError, match="same shape"):
+        kl_between(p, q[..., :-1])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+@pytest.mark.parametrize("k", [None, 16])
+@pytest.mark.parametrize("kind", ["forward_kl", "jsd"])
+def test_no_host_sync_in_the_loss_on_a_gpu(kind, k):
+    # nothing in the loss's forward or backward waits for the device
+    s, t = _peaked(10)
+    s, t = s.cuda(), t.cuda()
+    labels = torch.randint(0, V_SPARSE, s.shape[:-1], device="cuda")
+    labels[0, :3] = -100
+    teacher = t if k is None else top_k(t, k)
+    x = s.clone().requires_grad_(True)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for chunk_size in (None, 5):
+            total, _ = kd_loss(x, teacher, labels, alpha=0.5, temperature=2.0, kind=kind,
+                               chunk_size=chunk_size)
+            total.backward()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert torch.isfinite(x.grad).all()

@@ -1,5 +1,6 @@
-"""The chunked loss (kd_loss / divergence with chunk_size) against the plain one-pass path:
-values and gradients, every kind, dense and top-k teachers, ignored labels and masks."""
+"""The chunked loss (kd_loss / divergence with chunk_size) against the plain path (chunk_size=None,
+all positions in one chunk): values and gradients, every kind, dense and top-k teachers, ignored
+labels and masks."""
 
 import json
 import weakref

@@ -90,3 +90,16 @@ def test_a_broken_safetensors_header_is_one_clear_line(tmp_path, small_teacher_d
                                      (3.5e8, "350 MB"), (3.5e5, "0.35 MB")])
 def test_sizes_for_people(n, text):
     assert memory.size_text(n) == text
+
+
+def test_cost_at_scale_counts_models_optimiser_and_the_logits_fused_losses_avoid():
+    cost = memory.at_scale(360_000_000, 135_000_000, 8, 2048, 49_152)
+    assert cost["teacher"] == 2 * 360_000_000 and cost["student"] == 16 * 135_000_000
+    assert cost["logits"] == 3 * 8 * 2048 * 49_152 * 4  # ~9.7 GB: more than the models
+    assert cost["total"] == cost["fused"] + cost["logits"] and cost["logits"] > cost["fused"]
+    unknown = memory.at_scale(1, 1, 1, 8, None)
+    assert unknown["logits"] is None and unknown["total"] is None and unknown["fused"] == 18
+    with pytest.raises(InputError, match="seq_len must be a whole number"):
+        memory.at_scale(1, 1, 1, 0, 10)
+    assert [memory.parameter_count(x) for x in ("124M", "1.1B", "82,000", "?", 7)] == \
+        [124_000_000, 1_100_000_000, 82_000, None, 7]

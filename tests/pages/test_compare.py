@@ -5,6 +5,7 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from distill_core import metrics
 from distill_core.app import report
 from distill_core.config import DistillConfig
 from distill_core.store.runs import load_run
@@ -59,6 +60,23 @@ def test_two_runs_side_by_side(open_page, two_runs):
     assert teacher[0]["y"] == pytest.approx([summaries[ids[0]]["teacher_ppl"]] * 2)
 
 
+def test_a_new_metric_in_the_table_is_a_new_column(open_page, two_runs, monkeypatch):
+    """One entry in distill_core.metrics makes a column of the Final metrics table, formatted
+    and explained by that entry."""
+    root, ids = two_runs
+    monkeypatch.setitem(metrics.METRICS, "kl", metrics.Metric(
+        "kl", "KL(teacher‖student) at T = 1", "KL", "{:.4f} nats", "nats", True,
+        "How far the student is from the teacher.", ("compare",)))
+    at = open_page("compare", {"runs": ",".join(ids)}, runs=root)
+    assert not at.exception
+    frame = at.dataframe[0].value
+    assert list(frame["kl"]) == pytest.approx([load_run(i, root).summary()["kl"] for i in ids])
+    assert "latency_speedup" in frame.columns and "speedup" in frame.columns
+    columns = json.loads(at.dataframe[0].proto.columns)
+    assert columns["kl"]["help"] == "How far the student is from the teacher."
+    assert columns["kl"]["type_config"]["format"] == "%.4f nats"
+
+
 def test_runs_named_in_the_url_are_preselected(open_page, two_runs):
     root, ids = two_runs
     at = open_page("compare", {"runs": f"{ids[1]},no-such-run"}, runs=root)
@@ -78,3 +96,18 @@ def test_no_runs_yet(open_page, tmp_path):
     assert not at.exception
     assert "No runs yet" in at.info[0].value
     assert not at.get("plotly_chart")
+
+
+def test_a_run_exported_for_a_trainer_at_scale(open_page, two_runs):
+    from distill_core.app import export_files, export_targets
+
+    root, ids = two_runs
+    at = open_page("compare", {"runs": ",".join(ids)}, runs=root)
+    assert not at.exception
+    choice = at.selectbox(key="export_to")
+    assert choice.options == [export_targets.TARGETS[t] for t in export_targets.TARGETS]
+    choice.set_value("axolotl").run()
+    assert not at.exception
+    data = export_files.export_zip(load_run(at.selectbox(key="export_run").value, root),
+                                   "axolotl")
+    assert data[:2] == b"PK"

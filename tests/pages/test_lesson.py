@@ -73,7 +73,7 @@ def test_step_5_measures_the_early_teacher_and_starts_two_runs(page, tmp_path, m
     assert 0 < number(page, "Same top token") < 100
     launched = []
 
-    def launch(config, session=None):  # queue the run, do not train it in this test
+    def launch(config, session=None, limits=None):  # queue the run, do not train it in this test
         assert session == page.session_state["session_id"]
         launched.append(config)
         return Run.create(tmp_path / "runs", config.to_dict(), name=config.name)

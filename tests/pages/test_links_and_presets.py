@@ -32,7 +32,7 @@ def test_a_bad_value_in_a_link_is_one_error_line_and_the_rest_still_opens(open_p
     at = open_page("soft_labels", {"T": "hot", "alpha": "0.25"})
     assert not at.exception
     assert [e.value for e in at.error] == [
-        "The link's T was ignored: T must be a number more than 0 and at most 100 (got 'hot')"]
+        "The link's T was ignored: T must be a number at least 0.05 and at most 100 (got 'hot')"]
     assert at.select_slider(key="temperature").value == 1.0
     assert at.slider(key="alpha").value == 0.25
     assert at.query_params["T"] == "1"  # the URL now says what is shown
@@ -96,7 +96,8 @@ def test_compare_offers_every_export(open_page, runs_dir, small_teacher_dir):
     labels = [b.proto.label for b in buttons]
     assert labels[:5] == ["config (JSON)", "config (YAML)", "metrics (CSV)",
                           "script to reproduce (.py)", "student (zip of its Hugging Face folder)"]
-    assert labels[5:] == ["training loss (PNG)", "training loss (SVG)"]
+    assert labels[5:] == ["trl: config, launch command and README (zip)",
+                          "training loss (PNG)", "training loss (SVG)"]
     assert not any(b.proto.disabled for b in buttons)
     assert at.query_params["runs"] == run.id
 

@@ -4,6 +4,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from distill_core import models
+from distill_core.models import memory
 
 
 def metrics(at: AppTest) -> dict:
@@ -118,3 +119,15 @@ def test_real_pair_shows_sizes_costs_and_verdict(smollm2_dir, open_page, monkeyp
     assert at.session_state["teacher"] == "smollm2-135m"
     captions = " ".join(c.value for c in at.caption)
     assert "LlamaForCausalLM: 30 layers, width 576" in captions
+
+
+def test_builtin_pair_shows_its_cost_at_scale(open_page):
+    at = open_page("pair")
+    assert not at.exception and not at.error
+    vocab = models.load_teacher("builtin:teacher")[0].get_output_embeddings().weight.shape[0]
+    logits = metrics(at)["Logits B × T × V (fp32)"]
+    at.number_input(key="scale_seq").set_value(4096).run()
+    assert not at.exception
+    bigger = metrics(at)["Logits B × T × V (fp32)"]
+    assert logits == memory.size_text(3 * 8 * 2048 * vocab * 4)
+    assert bigger == memory.size_text(3 * 8 * 4096 * vocab * 4)

@@ -61,7 +61,7 @@ from distill_core.store import jobs
 from distill_core.store.runs import Run
 root, run_id = sys.argv[1:3]
 run = Run(root, run_id)
-run.set_status("running", pid=os.getpid())
+jobs.claim(run)  # the "running" write of distill(), a compare-and-set
 name = run.config().get("name") or ""
 time.sleep(float(name.split("-")[1]) if name.count("-") else 1.0)
 if name.startswith("crash"):
@@ -293,3 +293,112 @@ def test_a_run_another_session_started_cannot_be_cancelled_from_this_one(queue, 
     assert jobs.waiting(run.status())
     assert jobs.cancel(run.id, queue, session="alice")
     assert run.status()["state"] == "cancelled"
+
+
+# ---------------------------------------------------------------- process identity, compare-and-set
+
+from distill_core.store import processes  # noqa: E402
+
+
+def _sleeper():
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+
+
+def test_a_reused_pid_is_not_the_run_s_process_and_is_never_signalled(tmp_path):
+    """A pid stored before a reboot (other boot id) or by an earlier process with the same pid
+    (other start time) names a stranger now: the run is not alive and cancel leaves it be."""
+    stranger = _sleeper()
+    try:
+        me = processes.identity(stranger.pid)
+        assert me["pid_started"] == int(open(f"/proc/{stranger.pid}/stat").read()
+                                         .rpartition(")")[2].split()[19])
+        assert processes.is_alive(me) and jobs.pid_alive(stranger.pid)
+        for other in ({"boot_id": "another-boot"}, {"pid_started": me["pid_started"] - 1}):
+            run = Run.create(tmp_path, {"steps": 10}, name="old")
+            run.set_status("running", **{**me, **other})
+            assert jobs.stalled(run.status())
+            assert not jobs.cancel(run.id, tmp_path)
+            assert stranger.poll() is None  # not signalled
+            assert jobs.mark_orphans(tmp_path) == [run.id]
+            assert run.status()["state"] == "failed"
+        mine = Run.create(tmp_path, {"steps": 10}, name="mine")
+        mine.set_status("running", **me)  # the very process: alive, and cancel reaches it
+        assert not jobs.stalled(mine.status()) and jobs.cancel(mine.id, tmp_path)
+        assert stranger.wait(timeout=10) == -signal.SIGTERM
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_without_proc_a_pid_alone_decides(monkeypatch):
+    monkeypatch.setattr(processes, "BOOT_ID_PATH", processes.Path("/nonexistent/boot_id"))
+    monkeypatch.setattr(processes, "_stat_fields", lambda pid: None)
+    me = processes.identity()
+    assert me == {"pid": os.getpid(), "pid_started": None, "boot_id": None}
+    assert processes.is_alive({**me, "pid_started": 1, "boot_id": "x"})  # cannot tell: alive
+
+
+CLAIMANT = """
+import sys, time
+from distill_core.store import jobs
+from distill_core.store.runs import Run
+root, run_id, at = sys.argv[1], sys.argv[2], float(sys.argv[3])
+time.sleep(max(0.0, at - time.time()))
+try:
+    jobs.claim(Run(root, run_id))
+    print("won")
+except jobs.Taken:
+    print("lost")
+time.sleep(3)  # still alive while the others look
+"""
+
+
+def test_many_processes_claim_one_waiting_run_exactly_one_wins(tmp_path):
+    run = Run.create(tmp_path, {"steps": 10}, name="contested")
+    at = time.time() + 3
+    procs = [subprocess.Popen([sys.executable, "-c", CLAIMANT, str(tmp_path), run.id, str(at)],
+                              stdout=subprocess.PIPE, text=True) for _ in range(6)]
+    results = [p.communicate(timeout=60)[0].strip() for p in procs]
+    assert sorted(results) == ["lost"] * 5 + ["won"]
+    winner = procs[results.index("won")]
+    assert run.status()["state"] == "running" and run.status()["pid"] == winner.pid
+
+
+def test_a_claim_refuses_a_cancelled_or_foreign_run_and_leaves_its_status(tmp_path):
+    cancelled = Run.create(tmp_path, {"steps": 10}, name="c")
+    assert jobs.cancel(cancelled.id, tmp_path)
+    with pytest.raises(jobs.Taken, match="is cancelled"):
+        jobs.claim(cancelled)
+    assert cancelled.status()["state"] == "cancelled"
+    owner = _sleeper()
+    try:
+        foreign = Run.create(tmp_path, {"steps": 10}, name="f", **processes.identity(owner.pid))
+        with pytest.raises(jobs.Taken, match=f"by process {owner.pid}"):
+            jobs.claim(foreign)
+        assert foreign.status()["pid"] == owner.pid and foreign.status()["state"] == "queued"
+    finally:
+        owner.kill()
+        owner.wait()
+    assert jobs.claim(foreign)["pid"] == os.getpid()  # its owner is gone: free to take
+    assert jobs.claim(cancelled, resume=True)["state"] == "running"  # resuming takes it
+
+
+def test_a_started_run_records_its_process_identity(queue, monkeypatch):
+    monkeypatch.setenv("DISTILL_MAX_CONCURRENT", "1")
+    run = _launch(queue, "slow-5")
+    status = run.status()
+    assert status["pid"] and status["boot_id"] == processes.boot_id()
+    assert status["pid_started"] == processes.start_ticks(status["pid"])
+
+
+def test_the_training_loop_does_not_train_a_run_cancelled_before_it_claimed(tmp_path):
+    from distill_core.training.loop import distill
+
+    config = DistillConfig(student="builtin:half", train_docs=100, steps=2, batch_size=2,
+                           seq_len=16, warmup=0, eval_every=0, eval_blocks=2,
+                           runs_dir=str(tmp_path))
+    run = Run.create(tmp_path, config.to_dict(), name="late")
+    assert jobs.cancel(run.id, tmp_path)
+    with pytest.raises(jobs.Taken):
+        distill(config, run=run)
+    assert run.status()["state"] == "cancelled" and not run.metrics()

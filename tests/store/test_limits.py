@@ -5,12 +5,14 @@ import os
 import pytest
 
 from distill_core.errors import InputError
-from distill_core.policy import Limits, check_model_params, check_steps, default_concurrency
+from distill_core.policy import (Limits, check_hub, check_model_params, check_steps,
+                                 default_concurrency)
 from distill_core.store.limits import config_path, load_limits
 
 ENV = ("DISTILL_CLASSROOM_CONFIG", "DISTILL_MAX_CONCURRENT", "DISTILL_MAX_QUEUED_PER_SESSION",
        "DISTILL_MAX_WAITING", "DISTILL_MAX_STEPS", "DISTILL_MAX_MODEL_PARAMS",
-       "DISTILL_MAX_MEMORY_GB", "DISTILL_MAX_DATA_MB", "DISTILL_MODEL_DIRS", "DISTILL_DATA_DIRS")
+       "DISTILL_MAX_MEMORY_GB", "DISTILL_MAX_DATA_MB", "DISTILL_MODEL_DIRS", "DISTILL_DATA_DIRS",
+       "DISTILL_ALLOW_HUB")
 
 
 @pytest.fixture(autouse=True)
@@ -88,3 +90,30 @@ def test_checks_say_the_limit_and_where_it_is_set():
     with pytest.raises(InputError, match=r"'m' has 1,001 parameters.*DISTILL_MAX_MODEL_PARAMS"):
         check_model_params(1001, "m", limits)
     check_steps(10**6, Limits())  # no limit by default
+
+
+def test_allow_hub_is_on_by_default_and_switched_off_by_file_or_env(tmp_path, monkeypatch):
+    assert load_limits(tmp_path).allow_hub is True
+    (tmp_path / "classroom.toml").write_text("allow_hub = false\n")
+    assert load_limits(tmp_path).allow_hub is False
+    monkeypatch.setenv("DISTILL_ALLOW_HUB", "on")  # a variable that is set wins over the file
+    assert load_limits(tmp_path).allow_hub is True
+    for text, value in (("0", False), ("No", False), ("true", True), (" 1 ", True)):
+        monkeypatch.setenv("DISTILL_ALLOW_HUB", text)
+        assert load_limits(tmp_path).allow_hub is value
+    monkeypatch.setenv("DISTILL_ALLOW_HUB", "maybe")
+    with pytest.raises(InputError, match="DISTILL_ALLOW_HUB must be on or off"):
+        load_limits(tmp_path)
+    monkeypatch.delenv("DISTILL_ALLOW_HUB")
+    (tmp_path / "classroom.toml").write_text("allow_hub = 2\n")
+    with pytest.raises(InputError, match="allow_hub in .* must be on or off") as err:
+        load_limits(tmp_path)
+    assert "\n" not in str(err.value)
+
+
+def test_check_hub_refuses_in_one_line_only_when_off():
+    check_hub("org/model", "model", Limits())
+    with pytest.raises(InputError, match=r"'org/model' is on the Hugging Face hub.*"
+                                         r"DISTILL_ALLOW_HUB is off") as err:
+        check_hub("org/model", "model", Limits(allow_hub=False))
+    assert "\n" not in str(err.value)

@@ -104,4 +104,4 @@ def test_a_compiled_run_writes_its_record_and_the_next_counts_as_a_reload(caches
                                          (["--compile", "auto"], "auto")])
 def test_compile_flags(flags, mode):
     args = cli.parser().parse_args(["run", *flags])
-    assert cli._config_from_args(args).compile == mode
+    assert cli.config_from_args(args).compile == mode

@@ -127,3 +127,27 @@ def test_compare_on_policy_runs_both_and_tabulates(small_teacher_dir, tmp_path, 
     assert code == 0, out
     assert out.strip().splitlines()[-1].startswith("on-policy / off-policy: training time")
     assert len(list((tmp_path / "cli").glob("*/summary.json"))) == 2
+
+
+def test_rows_are_counted_over_the_whole_batch_and_spread_over_micro_batches():
+    assert on_policy.rows_per_micro_batch(16, 0.1, 4) == [1, 1, 0, 0]  # round(1.6) = 2 in all
+    assert on_policy.rows_per_micro_batch(16, 0.5, 4) == [2, 2, 2, 2]
+    assert on_policy.rows_per_micro_batch(16, 0.6, 4) == [3, 3, 2, 2]  # round(9.6) = 10
+    assert on_policy.rows_per_micro_batch(8, 1.0, 2) == [4, 4]
+    assert on_policy.rows_per_micro_batch(8, 0.0, 8) == [0] * 8
+    for batch, pieces in ((16, 4), (12, 3), (8, 8), (7, 1)):
+        for fraction in (0.05, 0.1, 0.3, 0.5, 0.77, 1.0):
+            plan = on_policy.rows_per_micro_batch(batch, fraction, pieces)
+            assert sum(plan) == on_policy.on_policy_rows(batch, fraction)
+            assert max(plan) - min(plan) <= 1 and max(plan) <= batch // pieces
+
+
+def test_a_small_fraction_with_grad_accum_still_writes_rows(small_teacher_dir, tmp_path):
+    # λ = 0.1 of 16 sequences in 4 micro-batches of 4: per micro-batch round(0.4) was 0 rows
+    config = _config(small_teacher_dir, tmp_path, steps=2, batch_size=16, grad_accum=4,
+                     on_policy=0.1, eval_blocks=2)
+    result = distill(config, store=False)
+    per_step = 2 * (32 - 16)  # 2 of 16 rows, 16 new tokens each
+    assert [r["generated_tokens"] for r in result.history] == [per_step, 2 * per_step]
+    assert result.summary["on_policy_realized"] == pytest.approx(2 / 16)
+    assert on_policy.realized_fraction(0, 2, config) == 0.0

@@ -9,6 +9,7 @@ import time
 import pytest
 import torch
 
+from distill_core import machine, user_cache
 from distill_core.training import precision
 from distill_core.training.precision import (cache_key, choose_precision, clear_win,
                                              measure_steps, pick)
@@ -55,7 +56,7 @@ def test_decision_is_cached_and_reused(tmp_path, tiny_pair):
     assert (first["cached"], again["cached"]) == (False, True)
     assert again["precision"] == first["precision"] == "bf16"
     assert again["fp32_step_s"] == 0.2 and again["bf16_step_s"] == 0.1
-    assert again["measured_on"] == precision.cpu_model()
+    assert again["measured_on"] == machine.cpu_model()
     saved = json.loads((tmp_path / "precision.json").read_text())
     assert len(saved) == 1
     assert [p.name for p in tmp_path.iterdir()] == ["precision.json"]  # no temp file left
@@ -171,13 +172,13 @@ def test_a_broken_cache_file_is_measured_again_and_rewritten(tmp_path, tiny_pair
 
 def test_cache_dir_from_the_environment(monkeypatch, tmp_path, tiny_pair):
     monkeypatch.setenv("DISTILL_CACHE_DIR", str(tmp_path / "here"))
-    assert precision.default_cache_dir() == tmp_path / "here"
+    assert user_cache.default_cache_dir() == tmp_path / "here"
     student, teacher = tiny_pair
     choose_precision(student, teacher, BATCH, device="cpu", measure=FakeMeasure())
     assert (tmp_path / "here" / "precision.json").exists()
     monkeypatch.delenv("DISTILL_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert precision.default_cache_dir() == tmp_path / "xdg" / "distill-playground"
+    assert user_cache.default_cache_dir() == tmp_path / "xdg" / "distill-playground"
 
 
 @pytest.fixture(scope="module")

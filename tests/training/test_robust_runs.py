@@ -1,5 +1,6 @@
 """Runs that go wrong end `failed` with the reason and keep what they logged: a full disk, out
-of memory, a NaN loss. Each failure is a real one (OS limits in a subprocess), not a mock.
+of memory, a NaN loss. Each failure is a real one (OS limits in a subprocess), not a mock, but
+for a failed finish (a writer made to raise), which must leave the run resumable.
 
 (A SIGKILL mid-run: tests/test_cli.py; orphans after a restart and cancel: tests/test_jobs.py.)
 """
@@ -15,6 +16,7 @@ import torch
 
 from distill_core.config import DistillConfig
 from distill_core.store.runs import Run
+from distill_core.training.loop import distill, resume_run
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -108,6 +110,9 @@ def test_a_nan_loss_stops_the_run_with_a_clear_reason(small_teacher_dir, tmp_pat
     status = run.status()
     assert status["state"] == "failed"
     assert status["error"].startswith("FloatingPointError: student loss became nan at step 1")
+    # the settings in play, by name and value
+    assert "with temperature=2, alpha=0.5, lr=" in status["error"]
+    assert "precision=fp32" in status["error"] and "\n" not in status["error"]
     assert run.metrics() == []
 
 
@@ -135,3 +140,53 @@ def test_a_really_full_disk_fails_the_run_with_the_reason(small_teacher_dir, tmp
         assert [r["step"] for r in records] == list(range(1, len(records) + 1))
     finally:
         subprocess.run(["umount", str(mnt)], check=True)
+
+
+def test_an_on_policy_run_with_a_baseline_finishes(small_teacher_dir, tmp_path):
+    """The baseline is saved with the settings it trained with (alpha 0, nothing on-policy),
+    not with a copy of the run's settings that the config refuses (on_policy needs alpha > 0)."""
+    config = _config(small_teacher_dir, tmp_path, steps=2, on_policy=0.5, baseline=True,
+                     alpha=0.5, checkpoint_every=1)
+    result = distill(config)
+    run = result.run
+    assert run.status()["state"] == "done"
+    assert result.summary["baseline_ppl"] is not None
+    assert (run.baseline_dir / "config.json").exists()
+    card = (run.baseline_dir / "README.md").read_text()
+    assert "alpha = 0.0" in card
+    assert not run.checkpoint_dir.exists()  # done: no checkpoint left behind
+
+
+def test_a_run_whose_finish_fails_resumes_to_the_same_numbers(small_teacher_dir, tmp_path,
+                                                              monkeypatch):
+    """summary.json cannot be written (a full disk, say): the run fails with its checkpoint
+    whole, taken after the last step, and resuming it finishes with the numbers it would have
+    had, without training any step again."""
+    config = _config(small_teacher_dir, tmp_path, steps=4, checkpoint_every=3, baseline=True,
+                     alpha=0.5)
+    whole = distill(config.replace(name="whole"), store=False).summary
+
+    def full_disk(self, summary):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Run, "write_summary", full_disk)
+    with pytest.raises(OSError):
+        distill(config.replace(name="unfinished"))
+    (folder,) = [p for p in tmp_path.iterdir() if "unfinished" in p.name]
+    run = Run(tmp_path, folder.name)
+    status = run.status()
+    assert status["state"] == "failed" and "No space left on device" in status["error"]
+    assert (run.checkpoint_dir / "state.pt").exists()
+    assert torch.load(run.checkpoint_dir / "state.pt", weights_only=True)["step"] == 4
+    monkeypatch.undo()
+
+    steps = []
+    resumed = resume_run(run, on_event=lambda e: steps.append(e.get("step")))
+    assert [s for s in steps if s is not None] == []  # nothing trained again
+    assert run.status()["state"] == "done"
+    assert [m["step"] for m in run.metrics()] == [1, 2, 3, 4]
+    assert not run.checkpoint_dir.exists()
+    for key in ("student_loss", "baseline_loss", "teacher_loss", "agreement", "kl"):
+        assert resumed.summary[key] == pytest.approx(whole[key], abs=1e-6), key
+    assert resumed.summary["tokens"] == whole["tokens"]
+    assert run.summary()["student_ppl"] == resumed.summary["student_ppl"]

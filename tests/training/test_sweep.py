@@ -193,3 +193,97 @@ def test_launch_applies_the_apps_checks(small_teacher_dir, tmp_path, monkeypatch
     with pytest.raises(InputError, match="limit"):
         launch_sweep(base.replace(steps=3, warmup=1), [1.0], [1.0])
     assert sweep.list_sweeps(base.runs_dir) == []  # nothing planned
+
+
+# ---------------------------------------------------------------- a sweep in the run queue
+
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+from distill_core.store import jobs  # noqa: E402
+
+# What a started process does here: note its kind ("run" or "sweep") and live a while.
+RECORDER = "import sys, time; open(sys.argv[1], 'a').write(sys.argv[2] + '\\n'); time.sleep(30)"
+
+
+@pytest.fixture
+def recorded(tmp_path, monkeypatch):
+    """jobs starts recorders instead of training processes; the file lists what started."""
+    for name in ("DISTILL_MAX_WAITING", "DISTILL_CLASSROOM_CONFIG", "DISTILL_MAX_STEPS"):
+        monkeypatch.delenv(name, raising=False)
+    started = tmp_path / "started.txt"
+    monkeypatch.setattr(jobs, "training_command", lambda run, root: [
+        sys.executable, "-c", RECORDER, str(started), f"run {run.id}"])
+    monkeypatch.setattr(jobs, "sweep_command", lambda sweep_id, root: [
+        sys.executable, "-c", RECORDER, str(started), f"sweep {sweep_id}"])
+    yield started
+    for _, status in jobs.statuses(tmp_path / "runs"):
+        if jobs.pid_alive(status.get("pid")):
+            os.kill(status["pid"], 9)
+
+
+def _lines(path, count, seconds=20):
+    deadline = time.time() + seconds
+    while (len(path.read_text().splitlines()) if path.exists() else 0) < count:
+        assert time.time() < deadline
+        time.sleep(0.05)
+    time.sleep(0.5)  # and nothing more comes
+    return path.read_text().splitlines()
+
+
+def test_a_page_poll_after_plan_starts_the_sweep_never_its_cells_as_runs(
+        small_teacher_dir, tmp_path, recorded, monkeypatch):
+    monkeypatch.setenv("DISTILL_MAX_CONCURRENT", "4")
+    base = _base(small_teacher_dir, tmp_path)
+    sweep_id, runs = sweep.plan(base, [0.0, 0.5, 1.0], [2.0])
+    assert jobs.queue_position(runs[2].id, base.runs_dir) == 1  # one entry in line
+    started = jobs.pump(base.runs_dir)  # any Distill page load or poll
+    assert sorted(started) == sorted(r.id for r in runs)
+    assert _lines(recorded, 1) == [f"sweep {sweep_id}"]  # one process for all three cells
+    pids = {r.status()["pid"] for r in runs}
+    assert len(pids) == 1 and all(r.status()["state"] == "queued" for r in runs)
+    assert jobs.pump(base.runs_dir) == []  # started cells are not waiting any more
+
+
+def test_a_sweep_waits_for_a_free_slot_like_any_run(small_teacher_dir, tmp_path, recorded,
+                                                    monkeypatch):
+    monkeypatch.setenv("DISTILL_MODEL_DIRS", str(small_teacher_dir))
+    monkeypatch.setenv("DISTILL_MAX_CONCURRENT", "1")
+    root = tmp_path / "runs"
+    busy = jobs.launch(DistillConfig(name="busy", steps=10, warmup=0, runs_dir=str(root)))
+    assert _lines(recorded, 1) == [f"run {busy.id}"]
+    sweep_id = launch_sweep(_base(small_teacher_dir, tmp_path), [0.0, 1.0], [1.0])
+    rows = sweep.cells(sweep_id, root)
+    assert all(jobs.waiting(load_run(r["run_id"], root).status()) for r in rows)
+    assert jobs.queue_line(rows[1]["run_id"], root).startswith("queued, 1st in line")
+    os.kill(busy.status()["pid"], 9)  # the slot frees (its run is marked failed)
+    deadline = time.time() + 20
+    while not jobs.pump(root):
+        assert time.time() < deadline
+        time.sleep(0.1)
+    assert _lines(recorded, 2)[1] == f"sweep {sweep_id}"
+    assert busy.status()["state"] == "failed"
+
+
+def test_a_foreground_sweep_owns_its_cells_from_the_start(small_teacher_dir, tmp_path):
+    base = _base(small_teacher_dir, tmp_path)
+    sweep_id, runs = sweep.plan(base, [0.5], [1.0, 2.0], queue=False)
+    assert all(r.status()["pid"] == os.getpid() and r.status()["sweep"] == sweep_id
+               for r in runs)
+    assert not any(jobs.waiting(r.status()) for r in runs)
+    assert jobs.pump(base.runs_dir) == []
+
+
+def test_a_cell_cancelled_while_its_sweep_trains_others_is_skipped_alone(tmp_path):
+    """cancel marks a cell not yet trained cancelled (no signal to the sweep's process)."""
+    owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        from distill_core.store.processes import identity
+        from distill_core.store.runs import Run
+
+        cell = Run.create(tmp_path, {"steps": 1}, name="cell", sweep="s", **identity(owner.pid))
+        assert jobs.cancel(cell.id, tmp_path)
+        assert cell.status()["state"] == "cancelled" and owner.poll() is None
+    finally:
+        owner.kill()
+        owner.wait()

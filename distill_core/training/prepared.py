@@ -1,0 +1,108 @@
+"""What a run loads and decides before it trains: the teacher, tokenizer and token blocks
+(`Prepared`, which a sweep's runs share), the order it reads the blocks in, split over processes
+and accumulation steps, and the precision it trains at."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from distill_core import models
+from distill_core.config import DistillConfig
+from distill_core.errors import InputError
+from distill_core.store.limits import data_cap_bytes, load_limits
+from distill_core.training.precision import choose_precision
+
+__all__ = ["Prepared", "batch_order", "check_context", "decide_precision", "load_blocks",
+           "micro_batches", "mixed_precision", "prepare"]
+
+
+def mixed_precision(precision: str) -> str:
+    """Accelerate's mixed_precision for a precision setting that is decided ("fp32", "bf16");
+    "auto" is decided by measurement in `decide_precision` first."""
+    return {"fp32": "no", "bf16": "bf16"}[precision]
+
+
+def decide_precision(config: DistillConfig, prepared: "Prepared", device) -> dict:
+    """{"precision": "fp32" | "bf16", ...}: the config's own, or for "auto" the faster of the
+    two as timed here on this run's student (and live teacher) and batch shape (precision.py;
+    the decision is cached per machine, torch version and shapes)."""
+    if config.precision != "auto":
+        return {"precision": config.precision, "measured": False}
+    student = models.load_student(config.student, prepared.teacher, seed=config.seed,
+                                  limits=load_limits(config.runs_dir))
+    live = config.alpha > 0 and not config.teacher_cache
+    rows = min(prepared.teacher.get_output_embeddings().weight.shape[0],
+               student.get_output_embeddings().weight.shape[0])
+    batch = prepared.train_blocks[:config.micro_batch]  # (b, T) one micro-batch
+    choice = choose_precision(student.to(device), prepared.teacher.to(device) if live else None,
+                              batch, device=device, vocab=rows)
+    return {**choice, "measured": True}
+
+
+def load_blocks(config: DistillConfig, tokenizer) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train, validation) token blocks (N, seq_len) for the config's dataset."""
+    import datasets
+
+    from distill_core.data.corpora import blocks_as_tensor, load_corpus, pack_blocks
+
+    datasets.disable_progress_bars()
+    extra = ({"train_stories": config.train_docs, "validation_stories": 500}
+             if config.dataset == "tinytales" else {})
+    corpus = load_corpus(config.dataset, text_column=config.text_column,
+                         config=config.dataset_config, split=config.dataset_split,
+                         seed=config.seed, max_bytes=data_cap_bytes(config.runs_dir), **extra)
+    train = blocks_as_tensor(pack_blocks(corpus["train"], tokenizer, config.seq_len))
+    val = blocks_as_tensor(pack_blocks(corpus["validation"], tokenizer, config.seq_len))
+    return train, val
+
+
+@dataclass
+class Prepared:
+    """What a run loads before training, reusable by runs that share teacher and data (a sweep).
+
+    The teacher cache, when used, is opened on first use and kept here too.
+    """
+
+    teacher: torch.nn.Module
+    tokenizer: object
+    train_blocks: torch.Tensor
+    val_blocks: torch.Tensor
+    key: tuple
+    caches: dict = field(default_factory=dict)
+    speeds: dict = field(default_factory=dict)  # student shape -> speed figures, measured once
+
+
+def prepare(config: DistillConfig, reuse: Prepared | None = None) -> Prepared:
+    """Load the teacher, tokenizer and token blocks for `config` (or reuse those of `reuse`)."""
+    key = (config.teacher, config.dataset, config.text_column, config.dataset_config,
+           config.dataset_split, config.train_docs, config.seq_len, config.seed)
+    if reuse is not None and reuse.key == key:
+        return reuse
+    teacher, tokenizer = models.load_teacher(config.teacher, limits=load_limits(config.runs_dir))
+    check_context(teacher, config.seq_len, "teacher")
+    train_blocks, val_blocks = load_blocks(config, tokenizer)
+    return Prepared(teacher, tokenizer, train_blocks, val_blocks, key)
+
+
+def batch_order(n_blocks: int, batch_size: int, steps: int, seed: int) -> torch.Tensor:
+    """(steps, batch_size) block indices: seeded epochs of random permutations."""
+    g = torch.Generator().manual_seed(seed)
+    need = steps * batch_size
+    epochs = [torch.randperm(n_blocks, generator=g) for _ in range(-(-need // n_blocks))]
+    return torch.cat(epochs)[:need].view(steps, batch_size)
+
+
+def micro_batches(indices: torch.Tensor, world: int, rank: int, accum: int) -> list[torch.Tensor]:
+    """This process's `accum` micro-batches of one global batch of block indices."""
+    per_micro = len(indices) // (world * accum)
+    mine = indices.view(accum, world, per_micro)[:, rank]  # (accum, per_micro)
+    return list(mine)
+
+
+def check_context(model, seq_len: int, role: str) -> None:
+    limit = models.context_length(model.config)
+    if limit and seq_len > limit:
+        raise InputError(f"seq_len {seq_len} is longer than the {role}'s context of {limit} "
+                         "tokens; choose a smaller seq_len")
