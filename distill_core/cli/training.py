@@ -12,7 +12,6 @@ from distill_core.app.experiment_figures import experiment_figure, save_figure
 from distill_core.cli.flags import (add_config_file, add_config_flags, add_quiet, add_runs_dir,
                                     config_flags_given, config_from_args)
 from distill_core.cli.tables import table, verdict_table
-from distill_core.config import DistillConfig
 from distill_core.errors import InputError
 from distill_core.store.jobs import pump_after_run
 from distill_core.store.runs import load_run

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
@@ -25,7 +23,7 @@ import torch
 
 from distill_core.data import tinytales
 from distill_core.data.corpora import blocks_as_tensor, pack_blocks
-from distill_core.machine import cpu_model
+from distill_core.machine import describe_machine
 from distill_core.training.evaluate import perplexity
 from distill_core.training.loop import lr_at
 
@@ -76,6 +74,41 @@ def build(out: Path, *, stories=240_000, val_stories=1000, vocab_size=4096, step
 
     model = GPT2LMHeadModel(teacher_config(tokenizer, n_positions=block_size))
     n_params = sum(p.numel() for p in model.parameters())
+    log, train_seconds = train_teacher(model, tokenizer, train, out, steps=steps,
+                                       batch_size=batch_size, lr=lr, warmup=warmup,
+                                       early_step=early_step, seed=seed, log_every=log_every)
+
+    model.eval()
+    floor = tinytales.entropy_floor(corpus["validation"], tokenizer)
+    val_ppl = perplexity(model, val)
+    early = GPT2LMHeadModel.from_pretrained(out / "teacher-early", dtype=torch.float32)
+    early_ppl = perplexity(early, val)
+    facts = {
+        "parameters": n_params, "vocab_size": len(tokenizer), "n_layer": model.config.n_layer,
+        "n_embd": model.config.n_embd, "n_head": model.config.n_head,
+        "context": block_size, "steps": steps, "batch_size": batch_size,
+        "train_tokens": steps * batch_size * block_size, "train_stories": stories,
+        "train_seconds": round(train_seconds), "total_seconds": round(time.time() - started),
+        "val_ppl": round(val_ppl, 4), "floor_ppl": round(floor["ppl"], 4),
+        "floor_nats_per_token": round(floor["nats_per_token"], 4),
+        "early_step": early_step, "early_val_ppl": round(early_ppl, 4),
+        "machine": f"{describe_machine()}, {torch.get_num_threads()} torch threads",
+        "date": time.strftime("%Y-%m-%d"), "seed": seed, "lr": lr, "warmup": warmup,
+        "torch": torch.__version__,
+    }
+    save_model(model, tokenizer, out / "teacher")
+    (out / "teacher" / "training_log.json").write_text(json.dumps(
+        {"facts": facts, "log": log}, indent=1))
+    (out / "teacher" / "README.md").write_text(model_card(facts))
+    (out / "teacher-early" / "README.md").write_text(early_card(facts))
+    print(json.dumps(facts, indent=1))
+    return facts
+
+
+def train_teacher(model, tokenizer, train: torch.Tensor, out: Path, *, steps, batch_size, lr,
+                  warmup, early_step, seed, log_every) -> tuple[list[dict], float]:
+    """AdamW in bf16 autocast over seeded batches of `train` (N, T); saves the early teacher at
+    `early_step`. Returns the loss log and the training seconds."""
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1},
@@ -102,34 +135,7 @@ def build(out: Path, *, stories=240_000, val_stories=1000, vocab_size=4096, step
             print(f"step {step:5d}  loss {loss.item():.4f}  {elapsed:7.0f}s", flush=True)
         if step + 1 == early_step:
             save_model(model, tokenizer, out / "teacher-early", dtype=torch.float16)
-    train_seconds = time.time() - t0
-
-    model.eval()
-    floor = tinytales.entropy_floor(corpus["validation"], tokenizer)
-    val_ppl = perplexity(model, val)
-    early = GPT2LMHeadModel.from_pretrained(out / "teacher-early", dtype=torch.float32)
-    early_ppl = perplexity(early, val)
-    facts = {
-        "parameters": n_params, "vocab_size": len(tokenizer), "n_layer": model.config.n_layer,
-        "n_embd": model.config.n_embd, "n_head": model.config.n_head,
-        "context": block_size, "steps": steps, "batch_size": batch_size,
-        "train_tokens": steps * batch_size * block_size, "train_stories": stories,
-        "train_seconds": round(train_seconds), "total_seconds": round(time.time() - started),
-        "val_ppl": round(val_ppl, 4), "floor_ppl": round(floor["ppl"], 4),
-        "floor_nats_per_token": round(floor["nats_per_token"], 4),
-        "early_step": early_step, "early_val_ppl": round(early_ppl, 4),
-        "machine": f"{cpu_model()}, {os.cpu_count()} cores ({platform.machine()}), "
-                   f"{torch.get_num_threads()} torch threads",
-        "date": time.strftime("%Y-%m-%d"), "seed": seed, "lr": lr, "warmup": warmup,
-        "torch": torch.__version__,
-    }
-    save_model(model, tokenizer, out / "teacher")
-    (out / "teacher" / "training_log.json").write_text(json.dumps(
-        {"facts": facts, "log": log}, indent=1))
-    (out / "teacher" / "README.md").write_text(model_card(facts))
-    (out / "teacher-early" / "README.md").write_text(early_card(facts))
-    print(json.dumps(facts, indent=1))
-    return facts
+    return log, time.time() - t0
 
 
 def save_model(model, tokenizer, path: Path, dtype=None):
@@ -160,7 +166,7 @@ network and no code from this project.
 | optimiser | AdamW (betas 0.9/0.95, weight decay 0.1), peak lr {f['lr']}, {f['warmup']} warmup steps, cosine decay to 10 % |
 | precision | bf16 autocast, fp32 weights |
 | wall time | {f['train_seconds']} s training, {f['total_seconds']} s with data and evaluation |
-| hardware | {f['machine']} (torch {f['torch']}) |
+| hardware | {f['machine']} |
 | date | {f['date']} |
 
 ## Quality (tinytales validation split, 256-token blocks, nats)

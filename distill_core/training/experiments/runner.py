@@ -3,12 +3,11 @@ the result folder's status true throughout (running, then done or failed)."""
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 from distill_core.config import DistillConfig
-from distill_core.machine import cpu_model
+from distill_core.machine import describe_machine
 from distill_core.store.runs import now, runs_root
 from distill_core.training.experiments.folders import new_folder, write_result, write_status
 from distill_core.training.experiments.records import quiet
@@ -34,7 +33,7 @@ def run(name: str, size: Size = SIZES["default"], out=None, root=None,
         result = {"name": name, "size": size.name, "claim": experiment.claim,
                   **summarize(name, data), "data": data, "wall_seconds": time.time() - started,
                   "created": now().isoformat(timespec="seconds"),
-                  "machine": f"{cpu_model()}, {os.cpu_count()} cores", "folder": str(folder)}
+                  "machine": describe_machine(), "folder": str(folder)}
         write_result(folder, result)
     except BaseException as err:
         write_status(folder, "failed", error=str(err).splitlines()[0] if str(err)
