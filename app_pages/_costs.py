@@ -1,17 +1,42 @@
-"""What one training step of the chosen pair costs: memory (estimated) and time (measured), as
-the Pair page shows them. This file is not a page."""
+"""What one training step of the chosen pair costs: memory (estimated) and time, as the Pair page
+shows them. The time comes at once from this machine's record (training.step_time) when there
+is one; otherwise a button times a few steps, and the result is recorded for next time. This
+file is not a page."""
 
 import streamlit as st
 
 from app_pages._models import student, teacher
 from distill_core.config import DistillConfig
-from distill_core.models.estimate import time_per_step, training_memory_mb
+from distill_core.models.estimate import training_memory_mb
+from distill_core.training import step_time
+
+SOURCES = {"timing": "a quick timing (teacher forward + student forward and backward on 4 × 64 "
+                     "tokens, scaled to {batch})",
+           "precision": "precision=auto's timing of a run's batch in fp32 (scaled to {batch})"}
 
 
-@st.cache_data(show_spinner="Timing a few training steps…", max_entries=16)
-def seconds_per_step(t_spec: str, s_spec: str, batch_size: int, seq_len: int) -> float:
-    return time_per_step(teacher(t_spec)[0], student(s_spec, t_spec),
-                         scale_to=(batch_size, seq_len))
+def step_time_metric(t_spec: str, s_spec: str, config: DistillConfig) -> None:
+    """'Time per step' from this machine's record, or a button that measures it (and records
+    it); a recorded time offers to measure again."""
+    models = teacher(t_spec)[0], student(s_spec, t_spec)
+    shape = config.batch_size, config.seq_len
+    record = step_time.recorded_step(*models, *shape, micro_batch=config.micro_batch)
+    again = record is not None and record["source"] == "timing"
+    if st.button("Measure again" if again else "Time a few training steps", key="time_steps",
+                 type="secondary" if record else "primary",
+                 help="Runs 3 training steps of this pair here (a few seconds for the built-in "
+                      "pair, longer for a real model) and remembers the result."):
+        with st.spinner("Timing a few training steps…"):
+            record = step_time.measure_step(*models, *shape)
+    if record is None:
+        st.caption("No timing of this pair on this machine yet: the button times it.")
+        return
+    seconds = record["seconds"]
+    st.metric("Time per step", f"{seconds:.2f} s")
+    how = SOURCES[record["source"]].format(batch=f"{shape[0]} × {shape[1]}")
+    st.caption(f"Measured on this machine with {how}, on {record.get('measured_at') or '?'} "
+               f"({record.get('measured_on') or 'this CPU'}). About "
+               f"{seconds * config.steps / 60:.1f} min for {config.steps} steps.")
 
 
 def step_costs(t_spec: str, s_spec: str, facts: dict, vocab: int) -> None:
@@ -22,7 +47,6 @@ def step_costs(t_spec: str, s_spec: str, facts: dict, vocab: int) -> None:
     memory = training_memory_mb(facts["Teacher"]["parameters"], s_facts["parameters"],
                                 config.batch_size, config.seq_len, vocab,
                                 s_facts["layers"], s_facts["width"], n_head=s_facts["heads"])
-    seconds = seconds_per_step(t_spec, s_spec, config.batch_size, config.seq_len)
     st.markdown(f"#### One training step: {config.batch_size} × {config.seq_len} tokens, fp32")
     mem_col, time_col = st.columns(2)
     mem_col.metric("Training memory (estimate)", f"{memory['total']:,.0f} MB")
@@ -30,8 +54,5 @@ def step_costs(t_spec: str, s_spec: str, facts: dict, vocab: int) -> None:
                     "AdamW moments {student_states:,.1f} MB + activations {activations:,.1f} MB "
                     "+ both models' logits {logits:,.1f} MB; framework overhead on top."
                     .format(**memory))
-    time_col.metric("Time per step", f"{seconds:.2f} s")
-    time_col.caption(f"Measured on this machine with a quick timing: teacher forward + student "
-                     f"forward and backward on 4 × 64 tokens, scaled to {config.batch_size} × "
-                     f"{config.seq_len}. About {seconds * config.steps / 60:.1f} min for "
-                     f"{config.steps} steps.")
+    with time_col:
+        step_time_metric(t_spec, s_spec, config)

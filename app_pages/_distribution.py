@@ -28,19 +28,20 @@ def _pair_logits(t_spec: str, s_spec: str, prompt: str):
             models.prompt_logits(student(s_spec, t_spec), tok, prompt))
 
 
-def prompt_box(t_spec: str) -> str:
+def prompt_box(t_spec: str, where=(st, st)) -> str:
     """The example prompts for this teacher (stories for the built-in one, English for a real
-    one) and the prompt box they fill; returns the prompt."""
+    one) and the prompt box they fill, in the two containers `where`; returns the prompt."""
     prompts = example_prompts(t_spec)
     other = {*STORY_PROMPTS, *ENGLISH_PROMPTS} - {*prompts}
     if st.session_state.get("prompt") in other or "prompt" not in st.session_state:
         st.session_state["prompt"] = prompts[0]  # none yet, or the other teacher's example
     if st.session_state.get("example") not in prompts:
         st.session_state.pop("example", None)
-    st.selectbox("Example prompts", prompts, key="example",
+    where[0].selectbox("Example prompts", prompts, key="example",
                  format_func=lambda p: p.replace("\n", "↵"),
                  on_change=lambda: st.session_state.update(prompt=st.session_state["example"]))
-    return st.text_input("Prompt: the models predict the token that comes next", key="prompt")
+    return where[1].text_input("Prompt: the models predict the token that comes next",
+                               key="prompt")
 
 
 def view_choice(t_spec: str) -> str:
@@ -51,17 +52,19 @@ def view_choice(t_spec: str) -> str:
                          "else'; the curves sort every token by probability.")
 
 
-def distribution_chart(choice: str, view: dict, t_logits, s_logits, temperature: float) -> None:
-    """The chosen view; `view` is the page's soft_label_view (the bars)."""
+def distribution_chart(choice: str, view: dict, t_logits, s_logits, temperature: float,
+                       height: int | str = "content") -> None:
+    """The chosen view, `height` pixels tall; `view` is the page's soft_label_view (the bars)."""
     if choice == "bars":
-        st.plotly_chart(soft_label_bars(view, title="Teacher vs student"), key="bars")
+        st.plotly_chart(soft_label_bars(view, title="Teacher vs student"), key="bars",
+                        height=height)
         if view["teacher_rest"] > 0.5:
             st.caption(f"{view['teacher_rest']:.0%} of the teacher's probability is outside "
                        "these bars: the curves (Show, above) see all of it.")
         return
     ranks = mass_by_rank(t_logits, s_logits, temperature)
     figure = top_k_mass_curves if choice == "mass" else log_prob_by_rank
-    st.plotly_chart(figure(ranks), key=f"ranks_{choice}")
+    st.plotly_chart(figure(ranks), key=f"ranks_{choice}", height=height)
     one, at_t = ranks["teacher_t1"]["k_level"], ranks["teacher"]["k_level"]
     st.caption(f"{ranks['level']:.0%} of the teacher's probability is held by its top "
                f"{one:,} tokens at T = 1 and by its top {at_t:,} at T = {temperature:g}, of "

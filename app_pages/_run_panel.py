@@ -1,6 +1,8 @@
 """The Distill page's live view of one run (app_pages/distill.py): progress or place in line,
 Cancel, loss readouts and curves while it trains, the verdict when it is done. It reads the run
-directory only, and polls it from a fragment while the run is queued or training."""
+directory only, and polls it from a fragment while the run is queued or training. The page
+draws it at the top, above the new-run form (folded away while a run is watched), so what a
+Start began is where the eye already is."""
 
 import time
 
@@ -13,6 +15,8 @@ from distill_core.app import metric_rows, report, viz
 from distill_core.store import jobs
 from distill_core.store.runs import FINISHED_STATES, load_run
 
+CURVES_HEIGHT = 300  # px: under the progress bar or the verdict, on a projector's screen
+
 
 def watch(run_id: str) -> None:
     """Show this run below the form; kept in the URL too, so a reload finds it."""
@@ -20,6 +24,8 @@ def watch(run_id: str) -> None:
 
 
 def live_panel(run_id: str, polling: bool, in_line: bool, drawn_at: float) -> None:
+    """Where the run is (place in line, or a progress bar with the time left, and Cancel) or,
+    once it is done, the verdict in the same place; the curves beside their numbers below."""
     run = load_run(run_id)
     status, records, steps = run.status(), run.metrics(), run.config().get("steps", 1)
     if polling and status.get("state") in FINISHED_STATES:
@@ -28,35 +34,45 @@ def live_panel(run_id: str, polling: bool, in_line: bool, drawn_at: float) -> No
     if st.session_state.get("attached") == run_id:
         st.info(f"A run with these settings already exists ({run_id}): showing it instead of "
                 "training the same thing again. Tick \"Train afresh\" for a run of your own.")
-    st.progress(p["fraction"], text=jobs.queue_line(run_id)
-                or report.progress_text(status.get("state"), p))
-    if notice := report.notice(run, status, p["step"]):
-        getattr(st, notice[0])(notice[1])
-    elif status.get("state") in report.ACTIVE_STATES and st.button("Cancel run", key="cancel"):
-        try:
-            jobs.cancel(run_id, session=st.session_state.get("session_id"))
-            st.info("Stopping at the next step; the student trained so far is kept.")
-        except InputError as err:
-            st.error(str(err))
+    summary = run.summary() if status.get("state") == "done" else None
+    if summary:
+        st.success(report.verdict_sentence(summary))
+    else:
+        bar, button = st.columns([5, 1], vertical_alignment="bottom")
+        bar.progress(p["fraction"], text=jobs.queue_line(run_id)
+                     or report.progress_text(status.get("state"), p))
+        if notice := report.notice(run, status, p["step"]):
+            getattr(st, notice[0])(notice[1])
+        elif status.get("state") in report.ACTIVE_STATES and button.button("Cancel run",
+                                                                           key="cancel"):
+            try:
+                jobs.cancel(run_id, session=st.session_state.get("session_id"))
+                st.info("Stopping at the next step; the student trained so far is kept.")
+            except InputError as err:
+                st.error(str(err))
     if in_line and time.monotonic() - drawn_at > 1:  # a poll (or Cancel) while in line: the
         st.rerun()  # whole page, whose app.py moves the queue on; faster polling once it left
     if records:
-        metrics(metric_rows.training_loss(records[-1]))
-        st.plotly_chart(viz.learning_curves({"this run": records}))
+        curves, numbers = st.columns([2, 1.2] if summary else [3, 1])
+        curves.plotly_chart(viz.learning_curves({"this run": records}), height=CURVES_HEIGHT)
+        with numbers:
+            if summary:
+                rows = report.verdict_rows(summary)  # the same table as `distill show`
+                st.table({"metric": [label for label, _ in rows],
+                          "value": [value for _, value in rows]})
+                link("compare", "Compare this run with others", query_params={"runs": run_id})
+            else:
+                metrics(metric_rows.training_loss(records[-1]), columns=1)
     if report.latest(records, "val_ppl") is not None:
         left, right = st.columns(2)
         left.plotly_chart(viz.perplexity_curves({"this run": records},
                                                 report.latest(records, "teacher_val_ppl")))
         right.plotly_chart(viz.agreement_curves({"this run": records}))
-    if status.get("state") == "done" and (summary := run.summary()):
-        st.success(report.verdict_sentence(summary))
-        rows = report.verdict_rows(summary)  # the same table as `distill show`
-        st.table({"metric": [label for label, _ in rows], "value": [value for _, value in rows]})
-        link("compare", "Compare this run with others", query_params={"runs": run_id})
 
 
-def run_panel(run_id: str) -> None:
-    """The run's heading and its live panel, polled while it is queued or training."""
+def run_panel(run_id: str) -> bool:
+    """The run's heading and its live panel, polled while it is queued or training; False when
+    there is no such run (the page then offers a new one)."""
     try:
         run = load_run(run_id)
         status, cfg = run.status(), run.config()
@@ -65,10 +81,10 @@ def run_panel(run_id: str) -> None:
         st.error(str(err))
         st.session_state.pop("run", None)
         st.query_params.pop("run", None)
-        return
-    st.subheader(f"Run {run_id}")
-    st.caption(report.run_caption(cfg))
+        return False
+    st.markdown(f"**Run {run_id}**: {report.run_caption(cfg)}")  # one line: the curves fit
     polling = status.get("state") in report.ACTIVE_STATES and not jobs.stalled(status)
     in_line = jobs.waiting(status)  # a place in line changes slowly: poll it less often
     st.fragment(live_panel, run_every=(5 if in_line else 2) if polling else None)(
         run_id, polling, in_line, time.monotonic())
+    return True

@@ -14,6 +14,7 @@ from distill_core.store.limits import load_limits
 SHARED, WRITTEN, FRESH, SHOWN = "shared_state", "url_written", "url_fresh", "url_problems_shown"
 LIMITS = "server_limits"
 PRESENTER_CSS = """<style>
+[data-testid="stMainBlockContainer"] { padding-top: 3.5rem !important; }
 [data-testid="stMain"] p, [data-testid="stMain"] li, [data-testid="stMain"] label,
 [data-testid="stMain"] [data-testid="stCaptionContainer"] { font-size: 1.45rem !important; }
 [data-testid="stMain"] h1, [data-testid="stMain"] h1 * { font-size: 3.6rem !important; }

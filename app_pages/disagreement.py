@@ -12,6 +12,7 @@ from distill_core.kd.explore import TEMPERATURES, visible
 from distill_core.store.runs import list_runs, load_run
 
 PAIR = "the chosen pair, student untrained"
+CHART_HEIGHT = 300  # px: with the token and the start of the text, one projector screen
 passages = st.cache_data(show_spinner="Reading validation passages…",
                          max_entries=8)(dis.validation_passages)
 
@@ -27,10 +28,10 @@ def logits(model_key: str, text: str, limit: int, vocab: int, _model, _tokenizer
 
 
 st.title("Disagreement")
-st.caption("Each token is coloured by how much the student's guess for it differs from the "
-           "teacher's, given the text before it. Hover a token for its number.")
+controls, shown = st.columns([1, 2.4], gap="medium")  # the choices beside what they show
+token_box = controls.container()  # the token the bars are for: first, beside them
 runs = [r["id"] for r in list_runs() if r["state"] == "done"]
-source = st.selectbox("Models", [PAIR, *runs], key="dis_source")
+source = controls.selectbox("Models", [PAIR, *runs], key="dis_source")
 try:
     if source == PAIR:
         t_spec, s_spec = chosen_pair()
@@ -40,15 +41,15 @@ try:
         t_spec, dataset, seed = config["teacher"], config["dataset"], config.get("seed", 0)
         students = run_students(source, t_spec)
     t_model, tok = teacher(t_spec)
-    own = st.radio("Text", ["a validation passage", "your own"], horizontal=True, key="dis_how")
-    text = (st.text_area("Text", "Once upon a time there was a little fox.", key="dis_text")
-            if own == "your own" else st.selectbox("Passage", passages(dataset, seed),
-                                                   key="dis_passage", format_func=lambda p: p[:90]))
-    left, right = st.columns(2)
-    temperature = left.select_slider("Temperature T", TEMPERATURES, value=1.0, key="dis_t")
-    measure = right.radio("Colour by", list(dis.MEASURE_NAMES), format_func=dis.MEASURE_NAMES.get,
-                          key="dis_measure")
-    if len(students) > 1 and not st.toggle("Before and after side by side", True, key="dis_both"):
+    own = controls.radio("Text", ["a validation passage", "your own"], key="dis_how")
+    text = (controls.text_area("Text", "Once upon a time there was a little fox.", key="dis_text")
+            if own == "your own" else controls.selectbox(
+                "Passage", passages(dataset, seed), key="dis_passage", format_func=lambda p: p[:90]))
+    temperature = controls.select_slider("Temperature T", TEMPERATURES, value=1.0, key="dis_t")
+    measure = controls.radio("Colour by", list(dis.MEASURE_NAMES),
+                             format_func=dis.MEASURE_NAMES.get, key="dis_measure")
+    if len(students) > 1 and not controls.toggle("Before and after side by side", True,
+                                                 key="dis_both"):
         students = dict(list(students.items())[1:])  # after distillation only
     loaded = [t_model, *students.values()]
     limit, vocab = dis.text_limit(*loaded), dis.vocab_of(tok, *loaded)
@@ -60,20 +61,19 @@ except InputError as err:
     st.error(str(err))
     st.stop()
 
+last = list(views.values())[-1][measure]
+position = token_box.selectbox("Token", range(1, len(read["ids"])), index=int(last.argmax()),
+                               key="dis_token", format_func=lambda i: f"{i}: "
+                               f"{visible(read['tokens'][i])} ({float(last[i - 1]):+.2f})")
 scale = max(float(v[measure].abs().max()) for v in views.values())
-for column, (label, v) in zip(st.columns(len(views)), views.items()):
+for chart, column, (label, v) in zip(shown.columns(len(views)), shown.columns(len(views)),
+                                     views.items()):  # the chosen token's bars, then the text
+    chart.plotly_chart(soft_label_bars(dis.bars_view(t_logits, v, position, tok),
+                                       title=f"Before “{visible(read['tokens'][position])}”",
+                                       names=("teacher", label)), key=f"dis_bars_{label}",
+                       height=CHART_HEIGHT)
     column.markdown(f"**{label}**: mean {dis.MEASURE_NAMES[measure].split(':')[0]} "
                     f"{float(v[measure].mean()):{'+' if measure == 'ce_diff' else ''}.3f} nats")
     with column:
         st.html(dis.token_spans(read["tokens"], v[measure], scale, signed=measure == "ce_diff"))
-st.caption(f"Full colour = {scale:.2f} nats" + (" (red: the student pays more than the "
-           "teacher for the real token; blue: less)" if measure == "ce_diff" else "")
-           + (f". The text was cut at {len(read['ids'])} tokens." if read["cut"] else "."))
-last = list(views.values())[-1][measure]
-position = st.selectbox("Token", range(1, len(read["ids"])), index=int(last.argmax()),
-                        key="dis_token", format_func=lambda i: f"{i}: {visible(read['tokens'][i])}"
-                        f" ({float(last[i - 1]):+.2f})")
-for column, (label, v) in zip(st.columns(len(views)), views.items()):
-    column.plotly_chart(soft_label_bars(dis.bars_view(t_logits, v, position, tok),
-                                        title=f"Before “{visible(read['tokens'][position])}”",
-                                        names=("teacher", label)), key=f"dis_bars_{label}")
+shown.caption(dis.colour_caption(scale, measure, len(read["ids"]) if read["cut"] else None))

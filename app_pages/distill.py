@@ -7,7 +7,7 @@ import streamlit as st
 from app_pages._recipes import recipe_menu
 from app_pages._run_panel import run_panel, watch
 from app_pages._session import keep_in_url, presenting, server_limits, use_shared_state
-from app_pages._widgets import preset_buttons
+from app_pages._widgets import field_widgets, preset_buttons
 from distill_core import InputError
 from distill_core.app import form, launch, report
 from distill_core.app.uploads import UPLOAD_SUFFIXES, upload_limit_mb
@@ -15,50 +15,48 @@ from distill_core.data.corpora import BUILTIN_CORPORA
 from distill_core.store.runs import list_runs, runs_root
 
 SOURCES = ("built-in corpus", "uploaded file", "Hugging Face dataset")
-
-
-def widgets(fields, names, columns=2):
-    cols = st.columns(columns)
-    return {n: getattr(cols[i % columns], fields[n]["widget"])(**fields[n]["kwargs"])
-            for i, n in enumerate(names)}
+INTRO = ("Train a small student from a teacher. The run trains in its own process: leaving this "
+         "page or closing the tab does not stop it, and it is listed here until it ends.")
 
 
 st.title("Distill")
-st.caption("Train a small student from a teacher. The run trains in its own process: leaving "
-           "this page or closing the tab does not stop it, and it is listed here until it ends.")
 session = st.session_state.setdefault("session_id", secrets.token_hex(8))  # for per-session limits
+watched = st.query_params.get("run") or st.session_state.get("run")
+if not (watched := watched and run_panel(watched)):  # a watched run first, where the eye is
+    st.caption(INTRO)
 if active := [r["id"] for r in list_runs() if r["state"] in report.ACTIVE_STATES]:
     st.selectbox("Runs in progress", active, index=None, key="reattach", placeholder="watch one…",
                  on_change=lambda: watch(st.session_state["reattach"]))
-panel = st.container()  # the watched run: filled in at the end, once a Start is handled
-
-st.subheader("New run")
-recipe_menu(SOURCES)  # fills the form below
-fields = form.form_fields({"teacher": st.session_state.get("teacher", "builtin:teacher"),
-                           "student": st.session_state.get("student", "builtin:half"),
-                           "dataset": "",  # the built-in corpora have their own menu
-                           "baseline": True})  # the default Start shows what the teacher adds
-use_shared_state({"alpha": "cfg_alpha", "temperature": "cfg_temperature", "loss": "cfg_loss"})
-preset_buttons("distill")
-source = st.radio("Training text", SOURCES, horizontal=True, key="data_source")
-with st.form("distill"):
-    values = widgets(fields, form.GROUPS["models"])
+new_run = st.expander("New run") if watched else st.container()  # folded while one is watched
+if not watched:
+    new_run.subheader("New run")
+with new_run:
+    recipe_menu(SOURCES)  # fills the form below
+    fields = form.form_fields({"teacher": st.session_state.get("teacher", "builtin:teacher"),
+                               "student": st.session_state.get("student", "builtin:half"),
+                               "dataset": "",  # the built-in corpora have their own menu
+                               "baseline": True})  # the default Start shows what the teacher adds
+    use_shared_state({"alpha": "cfg_alpha", "temperature": "cfg_temperature", "loss": "cfg_loss"})
+    preset_buttons("distill")
+    source = st.radio("Training text", SOURCES, horizontal=True, key="data_source")
+with new_run, st.form("distill"):
+    values = field_widgets(fields, form.GROUPS["models"])
     upload = None
     if source == SOURCES[0]:
         values["dataset"] = st.selectbox("corpus", BUILTIN_CORPORA, key="corpus",
                                          help=fields["dataset"]["kwargs"]["help"])
-        values |= widgets(fields, ["train_docs"])
+        values |= field_widgets(fields, ["train_docs"])
     elif source == SOURCES[1]:
         upload = st.file_uploader("text file", [s[1:] for s in UPLOAD_SUFFIXES], key="upload",
                                   max_upload_size=upload_limit_mb(limits=server_limits()),
                                   help="UTF-8 text: .txt (documents separated by blank lines), "
                                        ".jsonl or .csv (with a text column).")
-        values |= widgets(fields, ["text_column"])
+        values |= field_widgets(fields, ["text_column"])
     else:
-        values |= widgets(fields, ["dataset", "dataset_config", "dataset_split", "text_column"])
+        values |= field_widgets(fields, ["dataset", "dataset_config", "dataset_split", "text_column"])
     for group in ("loss",) if presenting() else ("loss", "training", "evaluation"):
         with st.expander(group.capitalize(), expanded=group == "loss"):
-            values |= widgets(fields, form.GROUPS[group], columns=3)
+            values |= field_widgets(fields, form.GROUPS[group], columns=3)
     fresh = st.checkbox("Train afresh even if a run with these settings exists", key="fresh")
     start = st.form_submit_button("Start", type="primary", key="start")
 st.caption(f"Runs are stored in {runs_root().resolve()}.")
@@ -73,8 +71,6 @@ if start:
         st.session_state["attached"] = run.id if run.attached else None
         watch(run.id)
     except InputError as err:
-        st.error(str(err))
-
-if run_id := st.query_params.get("run") or st.session_state.get("run"):
-    with panel:
-        run_panel(run_id)
+        st.error(str(err))  # under Start, where it was pressed
+    else:
+        st.rerun()  # the page again: the run's progress on top, this form folded away

@@ -8,7 +8,7 @@ from app_pages._widgets import metrics
 from distill_core import InputError
 from distill_core.app import metric_rows
 from distill_core.app.metric_rows import Metric
-from distill_core.models import BUILTIN_DIRS, PAIRS, PRESETS, require_compatible
+from distill_core.models import BUILTIN_DIRS, PAIRS, PRESETS, check_compatibility
 from distill_core.models.estimate import model_facts
 from distill_core.models.memory import at_scale, size_text
 
@@ -43,11 +43,15 @@ if not fetched(t_spec, s_spec):  # a pretrained model not on this machine yet
 try:
     t_model, t_tok = teacher(t_spec)
     s_model = student(s_spec, t_spec)
-    verdict = require_compatible(t_tok, tokenizer(s_spec, t_spec),
-                                 t_model.get_output_embeddings().weight.shape[0],
-                                 s_model.get_output_embeddings().weight.shape[0])
+    verdict = check_compatibility(t_tok, tokenizer(s_spec, t_spec),
+                                  t_model.get_output_embeddings().weight.shape[0],
+                                  s_model.get_output_embeddings().weight.shape[0])
 except InputError as err:
     st.error(str(err))
+    st.stop()
+if not verdict.ok:  # two vocabularies: what distilling across them would work with
+    st.error(verdict.message)
+    metrics(metric_rows.cross_tokenizer(verdict.details["cross_tokenizer"]))
     st.stop()
 
 st.session_state["teacher"], st.session_state["student"] = t_spec.strip(), s_spec.strip()

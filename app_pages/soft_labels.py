@@ -13,6 +13,7 @@ from distill_core.app.presets import EXPLORER_KINDS, FIT_TO_SLIDERS
 from distill_core.app.viz import kl_contributions
 from distill_core.kd.explore import TEMPERATURES, readouts, soft_label_view
 
+CHART_HEIGHT = 340  # px: with the controls above it, one projector screen (1280 × 720)
 DIRECTIONS = {"forward_kl": "forward KL(teacher‖student)",
               "reverse_kl": "reverse KL(student‖teacher)"}
 
@@ -25,23 +26,28 @@ for key, default in (("temperature", 1.0), ("alpha", 0.5)):
 t_spec, s_spec = chosen_pair()
 if not fetched(t_spec):  # a pretrained teacher not on this machine yet
     st.stop()
+row = st.columns([1, 1, 1.6] if not presenting() else [0.8, 2])  # [student,] example, prompt
 if not presenting():
     trained = picks.trained_students(t_spec)
-    s_label = st.selectbox("Student", [f"{s_spec} (before distillation)", *trained],
-                           key="student_choice")
+    s_label = row[0].selectbox("Student", [f"{s_spec} (before distillation)", *trained],
+                               key="student_choice")
     s_spec = trained.get(s_label, s_spec)
-
-preset_buttons("soft_labels")
-prompt = prompt_box(t_spec)
-left, right = st.columns(2)
-temperature = left.select_slider("Temperature T", TEMPERATURES, key="temperature",
-                                 format_func=lambda t: f"{t:g}")
-alpha = right.slider("α: weight of the teacher's soft labels", 0.0, 1.0, step=0.05, key="alpha")
-direction = st.radio("Divergence", list(DIRECTIONS), format_func=DIRECTIONS.get, horizontal=True,
-                     key="kl_direction")
+prompt = prompt_box(t_spec, row[-2:])
+presets_row = st.container()
+controls, right = st.columns([1, 2.4], gap="medium")  # the sliders beside the chart they move
+temperature = controls.select_slider("Temperature T", TEMPERATURES, key="temperature",
+                                     format_func=lambda t: f"{t:g}")
+alpha = controls.slider("α: weight of the teacher's soft labels", 0.0, 1.0, step=0.05,
+                        key="alpha")
+direction = controls.radio("Divergence", list(DIRECTIONS), key="kl_direction", format_func=lambda
+                           k: DIRECTIONS[k].split("(")[0] if presenting() else DIRECTIONS[k])
+with presets_row:
+    preset_buttons("soft_labels", where=controls)  # what to watch: under the sliders
 keep_in_url(teacher=t_spec, student=chosen_pair()[1], prompt=prompt, temperature=temperature,
             alpha=alpha, loss=direction)
-shown = view_choice(t_spec)
+with right:  # the chart first, then how to draw it
+    chart_box = st.container()
+    shown = view_choice(t_spec)
 
 try:
     t_logits, s_logits = pair_logits(t_spec, s_spec, prompt)
@@ -53,10 +59,11 @@ except InputError as err:
 view = soft_label_view(t_logits, s_logits, tok, temperature)
 r = readouts(t_logits, s_logits, temperature=temperature, alpha=alpha, kind=direction,
              tokenizer=tok)
-distribution_chart(shown, view, t_logits, s_logits, temperature)
+with chart_box:
+    distribution_chart(shown, view, t_logits, s_logits, temperature, CHART_HEIGHT)
 if s_spec.startswith("builtin:"):
-    st.caption(f"The student is {s_spec} as made before any training, so its guesses are rough: "
-               "distil one on the Distill page, then pick its run above.")
+    right.caption(f"The student is {s_spec} as made before any training, so its guesses are "
+                  "rough: distil one on the Distill page, then pick its run above.")
 
 metrics(metric_rows.explorer(r, with_loss=not presenting()), columns=4)  # loss: not projected
 st.caption("The hard label is the same at every T (dividing logits by T keeps their order); "

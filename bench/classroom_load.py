@@ -68,7 +68,7 @@ from distill_core.store.limits import load_limits  # noqa: E402
 TINY_RUN = {"cfg_student": "builtin:tiny", "cfg_steps": 2, "cfg_batch_size": 2,
             "cfg_seq_len": 32, "cfg_warmup": 0, "cfg_eval_every": 0, "cfg_eval_blocks": 2,
             "cfg_train_docs": 100, "cfg_baseline": False}
-# As README "Hosting for a class" says to serve a class: no watching of source files for
+# As docs/hosting.md says to serve a class: no watching of source files for
 # changes (Streamlit otherwise re-checks every imported module, torch's thousands included,
 # on its event loop after every script run).
 HOSTING_FLAGS = ("--server.fileWatcherType", "none", "--server.runOnSave", "false")

@@ -29,6 +29,7 @@ import yaml
 
 from distill_core.errors import InputError
 from distill_core.kd.checks import check_beta
+from distill_core.kd.hidden import HIDDEN_LOSSES, layer_pairs, pairs_text
 from distill_core.kd.losses import KINDS
 
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -88,8 +89,8 @@ class DistillConfig:
         None, "Which split of a Hugging Face dataset to train on; empty = its train split.")
     train_docs: int = _field(
         300, "For tinytales only: how many training stories to generate. The default is "
-        "small on purpose: soft labels help most where real next tokens are scarce (see the "
-        "README); 20,000 is the data-rich case.",
+        "small on purpose: soft labels help most where real next tokens are scarce (see "
+        "docs/results.md); 20,000 is the data-rich case.",
         low=100, high=10_000_000)
     # the distillation loss
     alpha: float = _field(
@@ -124,6 +125,19 @@ class DistillConfig:
     on_policy_prefix: int | None = _field(
         None, "With on_policy: how many tokens of the training sequence the student continues "
         "from; empty = half of seq_len.", low=1, range="1 to seq_len - 1, or empty for half")
+    hidden_weight: float = _field(
+        0.0, "Hidden-state distillation: the weight of a loss part that pulls the outputs of the "
+        "student's layers towards the teacher's at paired layers (through a learned projection "
+        "where the widths differ). 0 = off. Needs a live teacher (no teacher_cache).",
+        low=0.0, high=100.0)
+    hidden_loss: str = _field(
+        "mse", "With hidden_weight: the distance between paired states, per position. mse = "
+        "squared error over the teacher vector's own square (0 = equal, 1 = as far off as "
+        "zeros); cosine = 1 - cosine similarity, direction only.", choices=HIDDEN_LOSSES)
+    hidden_layers: str | None = _field(
+        None, "With hidden_weight: which layers to pair, student:teacher numbered from 0; empty "
+        "= the teacher layers a copied student came from, else evenly spaced.",
+        range="pairs like 0:1,1:3, or empty")
     # optimisation
     steps: int = _field(150, "How many optimiser steps to train for.", low=1, high=1_000_000)
     batch_size: int = _field(
@@ -209,6 +223,12 @@ class DistillConfig:
             raise InputError(f"warmup must be between 0 and steps={_num(self.steps)} "
                              f"(got {_num(self.warmup)})")
         self._validate_on_policy()
+        if self.hidden_layers is not None:  # one spelling: "0:1,1:3"
+            self.hidden_layers = pairs_text(layer_pairs(self.hidden_layers))
+        if self.hidden_weight > 0 and self.teacher_cache:
+            raise InputError("hidden_weight needs a live teacher: the teacher cache stores only "
+                             "its top-k predictions, no hidden states; turn teacher_cache off "
+                             f"or set hidden_weight to 0 (got {_num(self.hidden_weight)})")
         check_beta(self.loss, self.beta)  # the loss's own rule and message (jsd, skew_kl)
         return self
 
@@ -314,7 +334,7 @@ class DistillConfig:
         """Read a .json, .yaml or .yml config file."""
         suffix = Path(path).suffix.lower()
         if suffix not in SUFFIXES:
-            raise InputError(f"config file must end in .json, .yaml or .yml (got '{path}')")
+            raise InputError(f"config file must end in .json, .yaml or .yml (got '{_one_line(path)}')")
         return cls.from_json(Path(path)) if suffix == ".json" else cls.from_yaml(Path(path))
 
 
@@ -385,6 +405,12 @@ def _check(f: dataclasses.Field, value):
     return value
 
 
+def _one_line(path) -> str:
+    """A path as text for a one-line message: control characters escaped as repr does."""
+    text = str(path)
+    return text if text.isprintable() else repr(text)[1:-1]
+
+
 def _source(path_or_text) -> tuple[str, str]:
     """(text, " in FILE" or "").
 
@@ -397,9 +423,9 @@ def _source(path_or_text) -> tuple[str, str]:
         return str(path_or_text), ""
     path = Path(path_or_text)
     if not path.is_file():
-        raise InputError(f"config file not found: {path}")
+        raise InputError(f"config file not found: {_one_line(path)}")
     try:
-        return path.read_text(encoding="utf-8"), f" in {path}"
+        return path.read_text(encoding="utf-8"), f" in {_one_line(path)}"
     except (OSError, UnicodeDecodeError) as e:
         raise InputError(f"cannot read config file {path}: {e}")
 

@@ -136,6 +136,18 @@ METRICS: dict[str, Metric] = dict([
        "verdict compare list experiment",
        "The same student trained on the same batches without a teacher (α = 0); '-' when the "
        "run trained no baseline."),
+    _m("teacher_bpb", "teacher loss in bits per byte", "teacher bpb", "{:.4f}", "", True,
+       "verdict compare",
+       "The teacher's validation loss in bits per UTF-8 byte of the text: total nats / (ln 2 "
+       "× bytes). Unlike perplexity per token it means the same whatever the tokenizer."),
+    _m("student_bpb", "student loss in bits per byte", "student bpb", "{:.4f}", "", True,
+       "verdict compare",
+       "The student's validation loss in bits per UTF-8 byte: comparable across students "
+       "and teachers with different tokenizers (lower is better)."),
+    _m("teacher_bpc", "teacher loss in bits per character", "teacher bpc", "{:.4f}", "", True,
+       "compare", "The teacher's validation loss in bits per character of the text."),
+    _m("student_bpc", "student loss in bits per character", "student bpc", "{:.4f}", "", True,
+       "compare", "The student's validation loss in bits per character of the text."),
     _m("retention_pct", "retention (teacher ppl / student ppl)", "retention", "{:.1f} %", "%",
        False, "verdict compare list experiment",
        "How much of the teacher's quality the student keeps: 100 × teacher perplexity / "

@@ -10,6 +10,13 @@ os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+# The fuzz tests (test_fuzz_*.py) draw the same inputs on every run, so that CI never fails on a
+# draw a developer's run did not see; set HYPOTHESIS_PROFILE=explore for fresh draws each run.
+settings.register_profile("ci", derandomize=True, database=None)
+settings.register_profile("explore")
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session")

@@ -74,6 +74,8 @@ def test_columns_carry_the_unit_in_their_heading():
 def test_table_widget_formats_are_the_compare_pages():
     formats = {m.key: m.column_format() for m in metrics.shown("compare")}
     assert formats == {"teacher_ppl": "%.3f", "student_ppl": "%.3f", "baseline_ppl": "%.3f",
+                       "teacher_bpb": "%.4f", "student_bpb": "%.4f", "teacher_bpc": "%.4f",
+                       "student_bpc": "%.4f",
                        "retention_pct": "%.1f %%", "gap_closed_pct": "%.1f %%",
                        "agreement": "percent", "speedup": "%.2f×", "latency_speedup": "%.2f×",
                        "size_ratio": "percent", "steps": None, "tokens": None,

@@ -27,7 +27,7 @@ from distill_core.model_mode import eval_mode
 from distill_core.store.limits import load_limits
 from distill_core.store.runs import Run, load_run
 
-__all__ = ["MEASURE_NAMES", "bars_view", "disagree", "read_text", "run_students", "text_limit",
+__all__ = ["MEASURE_NAMES", "bars_view", "colour_caption", "disagree", "read_text", "run_students", "text_limit",
            "text_logits", "token_spans", "top_tokens", "validation_passages", "view",
            "vocab_of", "worst_tokens"]
 
@@ -106,6 +106,16 @@ def _background(value: float, scale: float, signed: bool) -> str:
     r, g, b = BLUE if signed and value < 0 else RED
     strength = min(1.0, abs(value) / scale) if scale > 0 else 0.0
     return f"rgba({r},{g},{b},{STRONGEST * strength:.3f})"
+
+
+def colour_caption(scale: float, measure: str, cut_at: int | None = None) -> str:
+    """What the colours of `token_spans` mean, in one line under the text."""
+    signed = (" (red: the student pays more than the teacher for the real token; blue: less)"
+              if measure == "ce_diff" else "")
+    cut = f". The text was cut at {cut_at} tokens." if cut_at else "."
+    return ("Each token is coloured by how much the student's guess for it differs from the "
+            "teacher's, given the text before it (hover a token for its number); full colour = "
+            f"{scale:.2f} nats{signed}{cut}")
 
 
 def token_spans(tokens: list[str], values, scale: float, signed: bool = False,

@@ -26,7 +26,7 @@ __all__ = ["FIGURE_FORMATS", "Download", "config_text", "figure_image", "metrics
            "reproduce_script", "run_downloads", "student_zip"]
 
 FIGURE_FORMATS = ("png", "svg")
-FIRST_COLUMNS = ("step", "tokens", "elapsed_s", "loss", "kd", "ce", "lr")
+FIRST_COLUMNS = ("step", "tokens", "elapsed_s", "loss", "kd", "ce", "hidden", "lr")
 
 
 def run_config(run) -> DistillConfig:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["Metric", "explorer", "hard_and_soft", "loss_parts", "model_facts", "model_sizes",
+__all__ = ["Metric", "cross_tokenizer", "explorer", "hard_and_soft", "loss_parts", "model_facts", "model_sizes",
            "training_loss", "two_teachers"]
 
 
@@ -32,6 +32,21 @@ def model_sizes(cap: dict) -> list[Metric]:
                              f"{cap[role]['size_mb']:.1f} MB in fp32")
               for role in ("teacher", "student")),
             Metric("Capacity gap", f"{cap['times_smaller']:.1f}× fewer parameters")]
+
+
+def cross_tokenizer(facts: dict) -> list[Metric]:
+    """Two different tokenizers (`models.tokenizers.cross_tokenizer_facts`): the tokens both
+    spell alike, the sample's characters both cut alike, and the loss a cross-tokenizer run
+    would use."""
+    return [Metric("Tokens spelled alike", f"{facts['shared_tokens']:,}",
+                   caption=f"{facts['shared_share']:.0%} of the smaller vocabulary"),
+            Metric("Characters cut alike", f"{facts['aligned_share']:.0%}",
+                   caption=f"{facts['aligned_chars']:,} of a {facts['sample_chars']:,}-character "
+                           "sample in one token on each side"),
+            Metric("Cross-tokenizer loss", facts["loss"],
+                   help="aligned: KL over the tokens spelled alike where both cut one token, "
+                        "ULD (sorted probabilities) elsewhere; uld: ULD everywhere",
+                   caption="`distill align --teacher … --student …` shows both cuts")]
 
 
 def model_facts(facts: dict[str, dict]) -> list[Metric]:
@@ -92,7 +107,8 @@ def explorer(r: dict, with_loss: bool = True) -> list[Metric]:
     return rows
 
 
-TRAINING_LOSS = {"loss": "total loss", "kd": "KD", "ce": "CE", "baseline_loss": "baseline loss"}
+TRAINING_LOSS = {"loss": "total loss", "kd": "KD", "ce": "CE", "hidden": "hidden states",
+                 "baseline_loss": "baseline loss"}
 
 
 def training_loss(record: dict) -> list[Metric]:

@@ -118,7 +118,7 @@ def log_prob_by_rank(view: dict) -> go.Figure:
 
 # Loss parts as the training loop logs them: (metrics key, legend label, line dash).
 LOSS_PARTS = (("loss", "total", "solid"), ("kd", "KD (teacher)", "dash"),
-              ("ce", "CE (real tokens)", "dot"))
+              ("ce", "CE (real tokens)", "dot"), ("hidden", "hidden states", "longdash"))
 
 
 def _series(records: list[dict], key: str) -> tuple[list, list]:
@@ -137,13 +137,16 @@ def _curve(fig: go.Figure, x, y, name: str, color: str, dash: str, hover: str,
 def learning_curves(runs: dict[str, list[dict]]) -> go.Figure:
     """Training loss per step of each run (metrics.jsonl records, keyed by a label).
 
-    One colour per run, one dash per part (total, KD, CE); a run trained with a baseline also
-    gets the baseline's loss (the same student without the teacher) in grey.
+    One colour per run, one dash per part (total, KD, CE, and hidden states where the run has
+    them); a run trained with a baseline also gets the baseline's loss (the same student
+    without the teacher) in grey.
     """
     fig = go.Figure()
     for i, (name, records) in enumerate(runs.items()):
         for key, part, dash in LOSS_PARTS:
             x, y = _series(records, key)
+            if key == "hidden" and not x:  # logged by runs with hidden_weight only
+                continue
             _curve(fig, x, y, f"{name} · {part}", student_color(i), dash,
                    f"{part}: %{{y:.3f}} nats/token", name)
         x, y = _series(records, "baseline_loss")

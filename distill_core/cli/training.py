@@ -72,6 +72,8 @@ def _run_progress(quiet: bool):
                        dynamic_ncols=True)
         elif e["type"] in ("step", "eval"):
             post = {"loss": f"{e['loss']:.3f}", "kd": f"{e['kd']:.3f}", "ce": f"{e['ce']:.3f}"}
+            if "hidden" in e:
+                post["hidden"] = f"{e['hidden']:.3f}"
             if "val_ppl" in e:
                 post["val_ppl"] = f"{e['val_ppl']:.2f}"
             bar.set_postfix(post, refresh=False)

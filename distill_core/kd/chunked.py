@@ -29,7 +29,8 @@ from distill_core.kd.forward_kl import forward_kl_chunk
 from distill_core.kd.terms import loss_sums
 from distill_core.kd.topk import TopK
 
-__all__ = ["CHUNK_BYTES", "chunked_loss", "graph_loss", "rows_per_chunk", "teacher_has_grad"]
+__all__ = ["CHUNK_BYTES", "autograd_chunk", "chunk_maths", "chunked_loss", "count_kept",
+           "graph_loss", "row_reader", "rows_per_chunk", "teacher_has_grad", "teacher_reader"]
 
 # The default chunk: this many bytes of float32 logits (at V = 49,152, 170 positions). Measured
 # (bench/loss_memory.py): 32 MiB chunks are faster than one pass at V = 49,152; 4-8 MiB chunks
@@ -58,7 +59,7 @@ def teacher_has_grad(teacher) -> bool:
     return any(isinstance(x, torch.Tensor) and x.requires_grad for x in parts)
 
 
-def _row_reader(x: torch.Tensor):
+def row_reader(x: torch.Tensor):
     """x (..., C) as rows (N, C): a function (start, stop) → rows start:stop, a view where x's
     layout allows one, else a copy of just those rows (e.g. of logits[:, :-1])."""
     try:
@@ -69,13 +70,13 @@ def _row_reader(x: torch.Tensor):
     return lambda a, b: flat[a:b]
 
 
-def _teacher_reader(teacher):
-    """`_row_reader` for a dense or top-k teacher or None: (start, stop) → its rows."""
+def teacher_reader(teacher):
+    """`row_reader` for a dense or top-k teacher or None: (start, stop) → its rows."""
     if teacher is None:
         return lambda a, b: None
     if not isinstance(teacher, TopK):
-        return _row_reader(teacher)
-    fields = [_row_reader(x) for x in (teacher.logp, teacher.ids, teacher.log_rest[..., None])]
+        return row_reader(teacher)
+    fields = [row_reader(x) for x in (teacher.logp, teacher.ids, teacher.log_rest[..., None])]
 
     def read(a, b):
         logp, ids, rest = (f(a, b) for f in fields)
@@ -95,7 +96,7 @@ class _Plan(NamedTuple):
     top_k_vocab: int | None  # V for a top-k teacher, else None
 
 
-def _autograd_chunk(rows, teacher, y, keep, weights, n, **spec):
+def autograd_chunk(rows, teacher, y, keep, weights, n, **spec):
     """`forward_kl_chunk` for any kind: the sums of `loss_sums`, the gradient by autograd."""
     with torch.set_grad_enabled(weights is not None):
         x = rows.detach().requires_grad_(weights is not None)
@@ -106,15 +107,24 @@ def _autograd_chunk(rows, teacher, y, keep, weights, n, **spec):
     return kd.detach(), ce.detach(), grad
 
 
+def chunk_maths(dtype: torch.dtype, teacher_dtype: torch.dtype | None, *, alpha, temperature,
+                kind, beta):
+    """The per-chunk function for logits in `dtype` and a teacher whose rows come in
+    `teacher_dtype` (a TopK's: `dtype`; None: no teacher): forward_kl's closed form where it
+    applies, else autograd over `terms.loss_sums`."""
+    fusable = teacher_dtype is not None and torch.promote_types(dtype, teacher_dtype) == dtype
+    if kind == "forward_kl" and alpha > 0.0 and fusable:
+        return functools.partial(forward_kl_chunk, alpha=alpha, temperature=temperature)
+    return functools.partial(autograd_chunk, alpha=alpha, temperature=temperature, kind=kind,
+                             beta=beta)
+
+
 def _plan(student_logits, teacher, rows, weights, *, alpha, temperature, kind, beta) -> _Plan:
     dtype = compute_dtype(student_logits)
-    fusable = teacher is not None and (isinstance(teacher, TopK) or
-                                       torch.promote_types(dtype, teacher.dtype) == dtype)
-    if kind == "forward_kl" and alpha > 0.0 and fusable:
-        chunk = functools.partial(forward_kl_chunk, alpha=alpha, temperature=temperature)
-    else:
-        chunk = functools.partial(_autograd_chunk, alpha=alpha, temperature=temperature,
-                                  kind=kind, beta=beta)
+    teacher_dtype = None if teacher is None else dtype if isinstance(teacher, TopK) \
+        else teacher.dtype
+    chunk = chunk_maths(dtype, teacher_dtype, alpha=alpha, temperature=temperature, kind=kind,
+                        beta=beta)
     want_grad = torch.is_grad_enabled() and student_logits.requires_grad
     return _Plan(chunk, rows, dtype, weights, want_grad,
                  teacher.vocab if isinstance(teacher, TopK) else None)
@@ -124,7 +134,7 @@ def _chunk_pass(s, teacher, labels, keep, n, plan: _Plan, weights=None):
     """(Σ kd, Σ ce, gradient (P, V) of (w_kd Σ kd + w_ce Σ ce) / n or None) over the chunks of
     positions of s (..., V), with the teacher (dense, top-k or None), labels (...) holding
     valid ids wherever keep (...) is True, and keep or None (every position counts)."""
-    read, read_teacher = _row_reader(s), _teacher_reader(teacher)
+    read, read_teacher = row_reader(s), teacher_reader(teacher)
     labels = None if labels is None else labels.reshape(-1).to(s.device).long()  # (P,)
     keep = None if keep is None else keep.reshape(-1)  # (P,)
     positions, vocab = s.shape[:-1].numel(), s.shape[-1]
@@ -147,6 +157,19 @@ def _chunk_pass(s, teacher, labels, keep, n, plan: _Plan, weights=None):
     return kd, ce, grad
 
 
+def weighted_total(ctx, kd: torch.Tensor, ce: torch.Tensor, weights: tuple[float, float]):
+    """(total, kd, ce) with total = w_kd kd + w_ce ce; a part that weighs nothing is reported
+    but marked non-differentiable on the autograd context `ctx`."""
+    w_kd, w_ce = weights
+    if w_ce == 0.0:
+        ctx.mark_non_differentiable(ce)  # reported, weighs nothing
+        return w_kd * kd, kd, ce
+    if w_kd == 0.0:
+        ctx.mark_non_differentiable(kd)
+        return w_ce * ce, kd, ce
+    return w_kd * kd + w_ce * ce, kd, ce
+
+
 class _ChunkedLoss(torch.autograd.Function):
     """(total, kd, ce) with total = w_kd kd + w_ce ce, kd and ce the means over the positions
     that count, each chunk's gradient taken with its loss."""
@@ -154,23 +177,14 @@ class _ChunkedLoss(torch.autograd.Function):
     @staticmethod
     def forward(ctx, s, plan: _Plan, teacher, labels, keep):
         ctx.set_materialize_grads(False)
-        n = _count(keep, s.shape[:-1].numel(), plan.dtype)
+        n = count_kept(keep, s.shape[:-1].numel(), plan.dtype)
         ctx.plan, ctx.in_dtype, ctx.n = plan, s.dtype, n
         fields = () if teacher is None else tuple(teacher[:3]) if plan.top_k_vocab else (teacher,)
         ctx.save_for_backward(s, labels, keep, *fields)
         weights = plan.weights if plan.want_grad else None
         kd, ce, ctx.grad = _chunk_pass(s, teacher, labels, keep, n, plan, weights)
         kd, ce = kd / n, ce / n
-        w_kd, w_ce = plan.weights
-        if w_ce == 0.0:
-            total = w_kd * kd
-            ctx.mark_non_differentiable(ce)  # reported, weighs nothing
-        elif w_kd == 0.0:
-            total = w_ce * ce
-            ctx.mark_non_differentiable(kd)
-        else:
-            total = w_kd * kd + w_ce * ce
-        return total, kd, ce
+        return weighted_total(ctx, kd, ce, plan.weights)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -190,7 +204,7 @@ class _ChunkedLoss(torch.autograd.Function):
         return grad.view(s.shape).to(ctx.in_dtype), None, None, None, None
 
 
-def _count(keep: torch.Tensor | None, positions: int, dtype: torch.dtype):
+def count_kept(keep: torch.Tensor | None, positions: int, dtype: torch.dtype):
     """The number of positions that count, at least 1: an int, or a tensor (no host sync)."""
     return max(positions, 1) if keep is None else keep.sum().to(dtype).clamp_min(1.0)
 
@@ -211,7 +225,7 @@ def graph_loss(student_logits, teacher, labels, keep, *, alpha: float, temperatu
     """`chunked_loss` in one autograd graph over all positions, for a teacher with grad."""
     dtype = compute_dtype(student_logits)
     vocab = student_logits.shape[-1]
-    n = _count(keep, student_logits.shape[:-1].numel(), dtype)
+    n = count_kept(keep, student_logits.shape[:-1].numel(), dtype)
     x = student_logits.reshape(-1, vocab).to(dtype)
     t = teacher.reshape(-1, vocab) if not isinstance(teacher, TopK) else TopK(
         *(f.reshape(-1, f.shape[-1]) for f in teacher[:2]), teacher.log_rest.reshape(-1),

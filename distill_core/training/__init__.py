@@ -1,6 +1,8 @@
 """Training and measuring: what a run loads first (prepared), the distillation loop (loop) and
 its state (run_state), the teacher source live or cached (with
-the top-k teacher cache), evaluation, checkpoints and resume, throughput and MFU, the probes
+the top-k teacher cache), the hidden-state term (hidden_states: layer pairs, the projection
+between widths, recording the paired layers' outputs), evaluation, checkpoints and resume, throughput and MFU, a
+step's time from this machine's record (step_time), the probes
 the scrubber replays, sweeps, the experiments (experiments/, a package: the lesson's five claims
 as planned runs), and the script that builds the built-in teacher.
 

@@ -7,7 +7,9 @@ A checkpoint is one dictionary, built by `RunState.checkpoint()` and written by
      "optimizers": {"student": AdamW state_dict, ...},                -> state.pt, with the rest:
      "rng":        {"cpu": tensor, "cuda": [tensor per device], "mps": tensor (on a Mac)},
      "step", "tokens", "train_s", "elapsed_s": numbers,
-     "evals", "teacher_eval": the last evaluation's record, the teacher's loss}
+     "evals", "teacher_eval": the last evaluation's record, the teacher's loss,
+     "projection": the hidden-state projection's state_dict (hidden_weight > 0 across widths
+                   only)                                             -> projection.safetensors}
 
 state.pt holds tensors, numbers and dicts only and is read back with
 torch.load(weights_only=True), which refuses anything that would run code.
@@ -28,6 +30,8 @@ from safetensors.torch import load_file, save_file
 
 from distill_core.errors import InputError
 
+PROJECTION = "projection"  # the checkpoint's key (and file name) for the hidden-state projection
+
 __all__ = ["drop_checkpoint", "load_checkpoint", "recover_checkpoint", "restore_rng", "rng_states",
            "save_checkpoint"]
 
@@ -40,12 +44,15 @@ def save_checkpoint(folder: Path, checkpoint: dict) -> None:
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    for key, weights in checkpoint["students"].items():
+    files = {**checkpoint["students"], **({PROJECTION: checkpoint[PROJECTION]}
+                                           if PROJECTION in checkpoint else {})}
+    for key, weights in files.items():
         # clones: tied tensors (GPT-2's embedding and output) share storage, which
         # safetensors refuses
         save_file({k: v.detach().contiguous().clone() for k, v in weights.items()},
                   str(tmp / f"{key}.safetensors"))
-    torch.save({k: v for k, v in checkpoint.items() if k != "students"}, tmp / "state.pt")
+    torch.save({k: v for k, v in checkpoint.items() if k not in ("students", PROJECTION)},
+               tmp / "state.pt")
     old = folder.with_name(folder.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
     if folder.exists():
@@ -65,9 +72,10 @@ def recover_checkpoint(folder: Path) -> None:
     os.replace(tmp if (tmp / "state.pt").is_file() else old, folder)
 
 
-def load_checkpoint(folder: Path, *, models: dict) -> dict:
+def load_checkpoint(folder: Path, *, models: dict, projection=None) -> dict:
     """The checkpoint in `folder`, as `save_checkpoint` was given it, for `models` (key -> the
-    plain model it must fit). Nothing is loaded into the models here (RunState.restore does).
+    plain model it must fit) and the run's hidden-state `projection` (None: the run has none).
+    Nothing is loaded into the models here (RunState.restore does).
 
     Every tensor of each model must be in the checkpoint, and nothing else: a checkpoint of
     another model (or a damaged one) is refused with InputError."""
@@ -77,6 +85,13 @@ def load_checkpoint(folder: Path, *, models: dict) -> dict:
                               for key in models}
     for key, model in models.items():
         _require_same_tensors(model, checkpoint["students"][key], f"{folder}/{key}.safetensors")
+    if projection is not None:
+        path = folder / f"{PROJECTION}.safetensors"
+        if not path.is_file():
+            raise InputError(f"checkpoint {folder} has no hidden-state projection "
+                             f"({path.name}); it cannot be resumed")
+        checkpoint[PROJECTION] = load_file(str(path))
+        _require_same_tensors(projection, checkpoint[PROJECTION], str(path))
     return checkpoint
 
 

@@ -6,7 +6,7 @@ student, batch, precision and torch (compile.json in the precision cache's folde
 and compiled step times and the compile time measured when it last compiled), it compiles
 when the steps left would save more than the compile costs; with no record yet, only when
 the steps left would take over COLD_PAYS_S eagerly (a first compile costs tens of seconds on
-a 2-core CPU; see the README for what it saves there).
+a 2-core CPU; see docs/speed.md for what it saves there).
 
 Only the training forward and backward go through the compiled module: evaluation,
 generation and saving use the same parameters uncompiled, so nothing else recompiles.

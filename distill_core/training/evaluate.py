@@ -3,6 +3,10 @@
 - `mean_loss` / `perplexity`: next-token cross-entropy of one model.
 - `compare`: student against teacher on the same blocks in one pass: both losses, top-1
   agreement and KL(teacher || student) at T = 1; `compare_cached` the same from a teacher cache.
+- `text_size` / `per_byte`: the same losses in bits per UTF-8 byte and per character of the
+  text the predicted tokens spell, which mean the same whatever the tokenizer: sum of nats over
+  the tokens / (ln 2 · bytes). Per-token perplexity is only comparable between models that
+  share a tokenizer.
 """
 
 from __future__ import annotations
@@ -29,6 +33,27 @@ def mean_loss(model, blocks: torch.Tensor, batch_size: int = 16) -> float:
 def perplexity(model, blocks: torch.Tensor, batch_size: int = 16) -> float:
     """exp(mean next-token loss) over `blocks`."""
     return math.exp(mean_loss(model, blocks, batch_size))
+
+
+def text_size(tokenizer, blocks: torch.Tensor) -> dict:
+    """UTF-8 bytes and characters of the text that the predicted tokens of `blocks` (N, T)
+    spell: every block's tokens after its first, decoded without special tokens (an
+    end-of-text token spells nothing). A character split across a block's first token counts
+    as the replacement character (3 bytes): at most one per block."""
+    texts = tokenizer.batch_decode(blocks[:, 1:].tolist(), skip_special_tokens=True)
+    return {"bytes": sum(len(t.encode("utf-8")) for t in texts),
+            "chars": sum(len(t) for t in texts), "tokens": blocks[:, 1:].numel()}
+
+
+def per_byte(losses: dict[str, float], size: dict) -> dict:
+    """{name}_bpb and {name}_bpc for each {name: mean loss in nats per token} over the tokens
+    `size` measured (`text_size`): total nats / (ln 2 · bytes), and per character."""
+    out = {}
+    for name, loss in losses.items():
+        bits = loss * size["tokens"] / math.log(2)
+        out[f"{name}_bpb"] = bits / size["bytes"] if size["bytes"] else None
+        out[f"{name}_bpc"] = bits / size["chars"] if size["chars"] else None
+    return out
 
 
 @torch.inference_mode()

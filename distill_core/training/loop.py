@@ -7,8 +7,8 @@
           _optimizer_step  for each micro-batch (B/world/accum sequences of seq_len tokens):
             _rollout         with on_policy > 0: the student writes part of the batch itself
                              (on_policy.py: GKD; the teacher grades those tokens, no CE on them)
-            _loss_step       targets = source.targets(batch)   (b, T-1, V) logits | top-k
-                             total, parts = kd_loss(student logits, targets, next tokens, ...)
+            _loss_step       targets = source.targets(batch)   teacher Head (live) | top-k
+                             total, parts = fused_kd_loss(student Head, targets, labels, ...)
                              backward(total / accum)
                            clip, AdamW step, warmup + cosine learning rate
         _after_step      evaluate, probes, log, checkpoint (and a SIGTERM cancels before a step)
@@ -41,12 +41,13 @@ import torch
 from distill_core import models
 from distill_core.config import DistillConfig
 from distill_core.errors import InputError
-from distill_core.kd.losses import kd_loss
+from distill_core.kd.fused import fused_kd_loss
 from distill_core.store.limits import load_limits
 from distill_core.store.jobs import claim
 from distill_core.store.processes import identity
 from distill_core.store.runs import Run, runs_root
-from distill_core.training import compiling, evaluate, on_policy, probes, teacher_source
+from distill_core.training import (compiling, evaluate, hidden_states, on_policy, probes,
+                                   teacher_source)
 from distill_core.training.checkpoints import (drop_checkpoint, load_checkpoint,
                                               recover_checkpoint, save_checkpoint)
 from distill_core.training.prepared import (Prepared, batch_order, check_context,
@@ -80,9 +81,10 @@ def lr_at(step: int, *, peak: float, warmup: int, total: int, floor: float = 0.1
     return peak * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def _optimizer(model, config: DistillConfig):
-    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
-    rest = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
+def _optimizer(model, config: DistillConfig, extra=()):
+    params = [p for p in [*model.parameters(), *extra] if p.requires_grad]
+    decay = [p for p in params if p.dim() >= 2]
+    rest = [p for p in params if p.dim() < 2]
     return torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
                               {"params": rest, "weight_decay": 0.0}],
                              lr=config.lr, betas=(0.9, 0.95))
@@ -185,6 +187,8 @@ def _train(config: DistillConfig, acc, run: Run | None, emit, stop: StopRequest,
     emit({"type": "start", "steps": config.steps, "train_blocks": len(s.train_blocks),
           "val_blocks": len(s.val_blocks), "processes": acc.num_processes,
           "precision": acc.mixed_precision, "teacher_mode": s.source.mode})
+    for line in teacher_source.unfused_notes(s.student(), s.source):
+        emit({"type": "notice", "message": line})
     s.t0 = time.time()
     if resume:
         _restore(s)
@@ -197,6 +201,8 @@ def _train(config: DistillConfig, acc, run: Run | None, emit, stop: StopRequest,
             s.compiler.start(s.students)
         record = _train_step(s, step)
         _after_step(s, record)
+    if s.hidden:
+        s.hidden.close()  # the student leaves the run without its recording hooks
     summary = {}
     if s.main:
         summary = finish(s)
@@ -232,20 +238,24 @@ def _setup(config: DistillConfig, acc, run, emit, stop: StopRequest,
     students = {"student": student}
     if config.baseline:
         students["baseline"] = copy.deepcopy(student)  # same initial weights
-    optimizers = {k: _optimizer(m, config) for k, m in students.items()}
+    hidden = hidden_states.open_hidden(config, student, teacher)  # None unless hidden_weight
+    optimizers = {k: _optimizer(m, config, hidden.parameters() if hidden and k == "student"
+                                else ()) for k, m in students.items()}
     for k in students:
         students[k], optimizers[k] = acc.prepare(students[k], optimizers[k])
+    if hidden:  # the projection prepared, the teacher watched; a line says which layers pair
+        source = hidden.ready(acc, source, emit)
     return RunState(config, acc, run, emit, stop, prepared, source, vocab, students, optimizers,
                     val_blocks, order, started, compiler=compiling.Compiler(
                         config.compile, compiling.record_key(
                             student, (config.micro_batch, config.seq_len), acc.mixed_precision,
-                            len(students), acc.device)))
+                            len(students), acc.device)), hidden=hidden)
 
 
 def _restore(s: RunState) -> None:
     """Go on from the run's checkpoint; metric lines logged after it are redone."""
-    s.restore(load_checkpoint(s.run.checkpoint_dir,
-                              models={k: s.student(k) for k in s.students}))
+    s.restore(load_checkpoint(s.run.checkpoint_dir, models={k: s.student(k) for k in s.students},
+                              projection=s.hidden.module if s.hidden else None))
     s.run.truncate_metrics(s.step)
     s.history = s.run.metrics()
     last = s.history[-1] if s.history else {}  # the generation counters go on from there
@@ -266,6 +276,8 @@ def _train_step(s: RunState, step: int) -> dict:
     record = {"step": step + 1, "tokens": s.tokens, "elapsed_s": round(time.time() - s.t0, 3),
               "loss": logs["student"][0], "kd": logs["student"][1], "ce": logs["student"][2],
               "lr": lr, "tokens_per_s": s.tokens / s.train_s}
+    if s.hidden:  # its part of the loss, unweighted (the total has hidden_weight x it)
+        record["hidden"] = s.hidden.take(s.acc)
     if "baseline" in logs:
         record["baseline_loss"] = logs["baseline"][0]
     if config.on_policy:
@@ -293,7 +305,8 @@ def _optimizer_step(s: RunState, key: str, step: int, lr: float, alpha: float) -
     acc, model, opt = s.acc, s.students[key], s.optimizers[key]
     for g in opt.param_groups:
         g["lr"] = lr
-    source = s.source if alpha > 0 else None  # no teacher for the baseline, or alpha = 0
+    # no teacher for the baseline, or at alpha = 0 unless the student learns its hidden states
+    source = s.source if alpha > 0 or (key == "student" and s.hidden) else None
     sums = torch.zeros(3, device=acc.device)
     batches = micro_batches(s.order[step], acc.num_processes, acc.process_index,
                             s.config.grad_accum)
@@ -306,7 +319,7 @@ def _optimizer_step(s: RunState, key: str, step: int, lr: float, alpha: float) -
                            sync=i == len(batches) - 1, generated=generated,
                            forward=s.compiler.model(key, model))
     if s.config.grad_clip > 0:
-        acc.clip_grad_norm_(model.parameters(), s.config.grad_clip)
+        acc.clip_grad_norm_(s.trained_parameters(key), s.config.grad_clip)
     opt.step()
     opt.zero_grad(set_to_none=True)
     loss, kd, ce = acc.reduce(sums, reduction="mean").tolist()
@@ -349,18 +362,19 @@ def _rollout(s: RunState, model, x: torch.Tensor, step: int, micro: int):
 
 def _loss_step(s: RunState, model, source, idx, x, alpha: float, accum: int,
                sync: bool, generated: torch.Tensor | None = None, forward=None) -> torch.Tensor:
-    """Student forward (through `forward`, its compiled twin, when given), kd_loss against the
-    source's targets, backward of loss / accum; with `generated` (b, T-1), on_policy.gkd_loss
-    (no CE on the tokens the student sampled).
+    """Student forward (through `forward`, its compiled twin, when given) to its last hidden
+    states, the fused kd_loss (kd.fused) against the source's targets, backward of loss / accum;
+    with `generated` (b, T-1), on_policy.gkd_loss (no CE on the tokens the student sampled).
     Returns (total, kd, ce) / accum, detached. Gradients sync across processes when `sync`."""
-    acc, config = s.acc, s.config
-    targets = source.targets(idx, x) if source else None  # (b, T-1, V) logits or a TopK
-    loss = kd_loss if generated is None else functools.partial(on_policy.gkd_loss,
-                                                               generated=generated)
+    acc, config, forward = s.acc, s.config, model if forward is None else forward
+    targets = source.targets(idx, x) if source else None  # a teacher Head, logits or a TopK
+    loss = fused_kd_loss if generated is None else functools.partial(on_policy.gkd_loss,
+                                                                     generated=generated)
     with (contextlib.nullcontext() if sync else acc.no_sync(model)), acc.autocast():
-        logits = models.next_token_logits(model if forward is None else forward, x, s.vocab)
-        total, parts = loss(logits, targets, x[:, 1:], alpha=alpha,
+        student = models.student_head(forward, acc.unwrap_model(model), x, s.vocab)  # or logits
+        total, parts = loss(student, targets, x[:, 1:], alpha=alpha,
                             temperature=config.temperature, kind=config.loss, beta=config.beta)
+        total = total + hidden_states.weighted_part(s.hidden, source, accum)
         acc.backward(total / accum)
     return torch.stack([total.detach(), parts["kd"].detach(), parts["ce"].detach()]).float() \
         / accum
@@ -407,6 +421,9 @@ def _evaluate(s: RunState) -> dict:
               "teacher_val_loss": s.teacher_eval["loss"],
               "teacher_val_ppl": math.exp(s.teacher_eval["loss"]),
               "agreement": out["agreement"], "kl": out["kl"]}
+    record.update(evaluate.per_byte({"val": record["val_loss"],  # tokenizer-free units
+                                     "teacher_val": record["teacher_val_loss"]},
+                                    s.prepared.val_text_size()))
     if "baseline" in s.students:
         base = evaluate.compare(s.student("baseline"), None, s.val_blocks, vocab=s.vocab)
         record.update(baseline_val_loss=base["student_loss"], baseline_val_ppl=base["student_ppl"])

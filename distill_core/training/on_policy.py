@@ -36,6 +36,7 @@ import torch
 
 from distill_core import models
 from distill_core.config import on_policy_rows  # λ·B rounded half up: one rule, the config's
+from distill_core.kd.fused import Head, fused_kd_loss, head_logits
 from distill_core.kd.losses import kd_loss, kl_between
 from distill_core.model_mode import eval_mode
 
@@ -96,10 +97,17 @@ def generated_positions(x: torch.Tensor, rows: int, prefix: int) -> torch.Tensor
 def gkd_loss(student_logits, teacher_logits, labels, generated, *, alpha: float,
              temperature: float, kind: str = "forward_kl", beta: float = 0.5):
     """(total, {"kd", "ce"}) as `kd_loss`, but the CE counts only where `generated` (b, T-1) is
-    False: total = α T² D_T over every position + (1 − α) CE over the real next tokens."""
+    False: total = α T² D_T over every position + (1 − α) CE over the real next tokens.
+    The student and teacher may come as `Head`s (kd.fused): then in one fused walk."""
+    real = labels.masked_fill(generated, -100)  # (b, T-1): the sampled tokens left out
+    if isinstance(student_logits, Head):
+        return fused_kd_loss(student_logits, teacher_logits, real, alpha=alpha,
+                             temperature=temperature, kind=kind, beta=beta, kd_everywhere=True)
+    if isinstance(teacher_logits, Head):
+        with torch.no_grad():
+            teacher_logits = head_logits(teacher_logits)
     kd_total, parts = kd_loss(student_logits, teacher_logits, None, alpha=1.0,
                               temperature=temperature, kind=kind, beta=beta)  # T² · D
-    real = labels.masked_fill(generated, -100)  # (b, T-1): the sampled tokens left out
     with torch.set_grad_enabled(torch.is_grad_enabled() and alpha < 1.0):
         if bool((real != -100).any()):
             ce, _ = kd_loss(student_logits, None, real, alpha=0.0, temperature=1.0)

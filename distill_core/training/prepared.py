@@ -12,6 +12,7 @@ from distill_core import models
 from distill_core.config import DistillConfig
 from distill_core.errors import InputError
 from distill_core.store.limits import data_cap_bytes, load_limits
+from distill_core.training import evaluate
 from distill_core.training.precision import choose_precision
 
 __all__ = ["Prepared", "batch_order", "check_context", "decide_precision", "load_blocks",
@@ -72,6 +73,13 @@ class Prepared:
     key: tuple
     caches: dict = field(default_factory=dict)
     speeds: dict = field(default_factory=dict)  # student shape -> speed figures, measured once
+    val_text: dict = field(default_factory=dict)  # evaluate.text_size of val_blocks, once
+
+    def val_text_size(self) -> dict:
+        """Bytes, characters and tokens the validation blocks' predicted tokens cover."""
+        if not self.val_text:
+            self.val_text.update(evaluate.text_size(self.tokenizer, self.val_blocks))
+        return self.val_text
 
 
 def prepare(config: DistillConfig, reuse: Prepared | None = None) -> Prepared:

@@ -13,6 +13,7 @@ from distill_core.config import DistillConfig
 from distill_core.store.runs import Run
 from distill_core.training.checkpoints import restore_rng, rng_states
 from distill_core.training.compiling import Compiler
+from distill_core.training.hidden_states import HiddenStates
 from distill_core.training.prepared import Prepared
 from distill_core.training.teacher_source import CachedTeacher, LiveTeacher
 
@@ -54,6 +55,7 @@ class RunState:
     precision_choice: dict | None = None  # loop.decide_precision's answer, with its timings
     generated_tokens: int = 0  # on_policy: tokens the student wrote itself, all processes
     generation_s: float = 0.0  # on_policy: seconds spent writing them (part of train_s)
+    hidden: HiddenStates | None = None  # hidden_weight > 0: the pairs, projection and hooks
 
     @property
     def teacher(self) -> torch.nn.Module:
@@ -80,13 +82,21 @@ class RunState:
         """The plain model (Accelerate's wrapper removed)."""
         return self.acc.unwrap_model(self.students[key])
 
+    def trained_parameters(self, key: str = "student") -> list[torch.nn.Parameter]:
+        """What student `key`'s optimiser trains: its parameters, and the hidden-state
+        projection's with the distilled student's."""
+        extra = self.hidden.parameters() if self.hidden is not None and key == "student" else []
+        return [*self.students[key].parameters(), *extra]
+
     def checkpoint(self) -> dict:
         """Everything needed to go on from `step`, as one dict (checkpoints.save_checkpoint)."""
         return {"students": {k: self.student(k).state_dict() for k in self.students},
                 "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
                 "rng": rng_states(), "step": self.step, "tokens": self.tokens,
                 "train_s": self.train_s, "elapsed_s": time.time() - self.t0,
-                "evals": self.evals, "teacher_eval": self.teacher_eval}
+                "evals": self.evals, "teacher_eval": self.teacher_eval,
+                **({"projection": self.hidden.module.state_dict()}
+                   if self.hidden is not None and self.hidden.module is not None else {})}
 
     def restore(self, checkpoint: dict) -> None:
         """Put the students, optimisers, random states and counters back as they were at
@@ -94,6 +104,8 @@ class RunState:
         for key in self.students:
             self.student(key).load_state_dict(checkpoint["students"][key])
             self.optimizers[key].load_state_dict(checkpoint["optimizers"][key])
+        if "projection" in checkpoint:
+            self.hidden.module.load_state_dict(checkpoint["projection"])
         restore_rng(checkpoint["rng"])
         self.step, self.tokens = checkpoint["step"], checkpoint["tokens"]
         self.train_s = checkpoint["train_s"]

@@ -20,7 +20,7 @@ def finish(s: RunState) -> dict:
     # in the same number format as the teacher it is compared with
     student = s.acc.unwrap_model(s.students["student"], keep_fp32_wrapper=False)
     speeds = speed_figures(s.prepared, student, s.val_blocks)
-    teacher_live = s.config.alpha > 0 and s.source.mode == "live"
+    teacher_live = (s.config.alpha > 0 or s.hidden is not None) and s.source.mode == "live"
     flops_token = throughput.flops_per_token(throughput.matmul_params(student),
                                              throughput.matmul_params(s.teacher), teacher_live,
                                              students=len(s.students))
@@ -39,6 +39,8 @@ def _save_students(s: RunState) -> int:
     """Save the student (and baseline) folders; returns the student's bytes on disk."""
     save_student(s.student(), s.tokenizer, s.run.student_dir, s.config, s.evals)
     student_bytes = models.size_on_disk(s.run.student_dir)
+    if s.hidden is not None:  # beside the student's folder, not in it: not part of the model
+        s.hidden.save(s.run.path)
     if "baseline" in s.students:
         save_student(s.student("baseline"), s.tokenizer, s.run.baseline_dir,
                      baseline_config(s.config), {"val_ppl": s.evals.get("baseline_val_ppl")})
@@ -47,8 +49,9 @@ def _save_students(s: RunState) -> int:
 
 def baseline_config(config: DistillConfig) -> DistillConfig:
     """The settings the baseline student trained with: no teacher (alpha 0), so nothing
-    on-policy either: it reads the real text of the same micro-batches, never writes its own."""
-    return config.replace(alpha=0.0, on_policy=0.0)
+    on-policy either: it reads the real text of the same micro-batches, never writes its own;
+    and no hidden-state part."""
+    return config.replace(alpha=0.0, on_policy=0.0, hidden_weight=0.0)
 
 
 def speed_figures(prepared, student, val_blocks) -> dict:
@@ -87,6 +90,8 @@ def _summary(s: RunState, student_bytes: int, flops_token: int) -> dict:
     return {
         "teacher_ppl": evals["teacher_val_ppl"], "student_ppl": evals["val_ppl"],
         "baseline_ppl": evals.get("baseline_val_ppl"),
+        "teacher_bpb": evals.get("teacher_val_bpb"), "student_bpb": evals.get("val_bpb"),
+        "teacher_bpc": evals.get("teacher_val_bpc"), "student_bpc": evals.get("val_bpc"),
         "teacher_loss": t_loss, "student_loss": s_loss, "baseline_loss": b_loss,
         "agreement": evals["agreement"], "kl": evals["kl"],
         "retention_pct": 100 * evals["teacher_val_ppl"] / evals["val_ppl"],

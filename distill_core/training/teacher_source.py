@@ -3,7 +3,10 @@
 Both sources answer the same three questions, so the loop never asks which one it has:
 
     targets(idx, x)      the teacher's targets for the training blocks idx (x = their tokens):
-                         live (b, T-1, V) logits, or a cached `TopK` of the k likeliest tokens
+                         live, a `Head` (its last hidden states (b, T-1, H) and projection,
+                         which the fused loss turns into logits chunk by chunk) or, for a
+                         teacher whose head is more than a linear map, (b, T-1, V) logits;
+                         cached, a `TopK` of the k likeliest tokens
     compare(student, blocks, vocab)   evaluate.compare's numbers, against this source
     report(batch_size)   what the source adds to the run's summary
 
@@ -15,22 +18,30 @@ from __future__ import annotations
 import torch
 
 from distill_core import models
+from distill_core.kd.fused import Head
 from distill_core.kd.losses import TopK
 from distill_core.training import evaluate, teacher_cache
 
 
 class LiveTeacher:
-    """Runs the frozen teacher on every batch, under inference mode and the run's autocast."""
+    """Runs the frozen teacher on every batch, under inference mode and the run's autocast.
+    `unfused` says why its logits are made in full (None: it gives its head)."""
 
     mode = "live"
 
     def __init__(self, teacher, autocast, vocab: int | None = None):
         self.teacher, self.autocast, self.vocab = teacher, autocast, vocab
+        self.unfused = models.unfused_reason(teacher)
 
-    def targets(self, idx: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    def targets(self, idx: torch.Tensor, x: torch.Tensor) -> Head | torch.Tensor:
         with torch.inference_mode(), self.autocast():
-            logits = models.next_token_logits(self.teacher, x, self.vocab)  # (b, T-1, V)
-        return logits.clone()  # leave inference mode: autograd may save it
+            if self.unfused is None:  # hidden (b, T-1, H) and the projection
+                head = models.teacher_head(self.teacher, x, self.vocab)
+            else:
+                logits = models.next_token_logits(self.teacher, x, self.vocab)  # (b, T-1, V)
+        if self.unfused is None:  # leave inference mode: autograd may save them
+            return head._replace(hidden=head.hidden.clone())
+        return logits.clone()
 
     def compare(self, student, blocks: torch.Tensor, vocab: int | None = None) -> dict:
         return evaluate.compare(student, self.teacher, blocks, vocab=vocab)
@@ -62,6 +73,15 @@ class CachedTeacher:
     def report(self, batch_size: int) -> dict:
         self.train_cache.flush()
         return self.train_cache.report(batch_size)
+
+
+def unfused_notes(student, source) -> list[str]:
+    """One line for each model whose logits are made in full (its head is more than a linear
+    map, `models.unfused_reason`), and why; none when both fuse with the loss."""
+    found = [("student", models.unfused_reason(student)),
+             ("teacher", getattr(source, "unfused", None))]
+    return [f"the {who}'s logits are made in full, not fused with the loss: {why}"
+            for who, why in found if why]
 
 
 def open_source(config, prepared, val_blocks: torch.Tensor, autocast, dtype: str,

@@ -1,5 +1,7 @@
 """The app in a real browser: headless Chromium (Debian's) driven by Playwright against
-`streamlit run app.py` on a localhost port. Screenshots go to the test's tmp folder."""
+`streamlit run app.py` on a localhost port. Screenshots go to the test's tmp folder, except the
+projector layouts': tests/e2e/screens/ (gitignored: open them after a run) and the README's
+docs/screenshot.png, remade here so it shows the app as it is."""
 
 import contextlib
 import os
@@ -20,6 +22,10 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ROOT = Path(__file__).resolve().parents[2]
+SCREENS = ROOT / "tests" / "e2e" / "screens"
+README_SHOT = ROOT / "docs" / "screenshot.png"
+PROJECTORS = {"1366x768": ((1366, 768), ""),  # a laptop on a projector, and presenter mode
+              "1280x720-presenter": ((1280, 720), "present=1")}  # at the smallest projector
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium")
 
@@ -89,6 +95,28 @@ def _chart_boxes(chart) -> dict:
                 legend: all('.legend .traces')}; }""")
 
 
+def _in_view(page, locator, whole: bool = True) -> None:
+    """The element is on the first screen, as drawn: top (and bottom, when `whole`) inside the
+    viewport, with the page not scrolled."""
+    box, height = locator.bounding_box(), page.viewport_size["height"]
+    assert box is not None and box["y"] >= 0, box
+    assert (box["y"] + box["height"] if whole else box["y"] + 20) <= height, (box, height)
+
+
+@contextlib.contextmanager
+def _viewport(page, size: tuple[int, int]):
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    try:
+        yield
+    finally:
+        page.set_viewport_size({"width": 1400, "height": 1000})
+
+
+def _shot(page, name: str) -> None:
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENS / f"{name}.png")
+
+
 def _metric(page, label: str) -> str:
     box = page.locator('[data-testid="stMetric"]', has_text=label).first
     return box.locator('[data-testid="stMetricValue"]').inner_text()
@@ -132,22 +160,84 @@ def test_every_page_opens(server, page, tmp_path):
         page.screenshot(path=tmp_path / f"page{path.replace('/', '_') or '_home'}.png")
 
 
+@pytest.mark.parametrize("screen", PROJECTORS)
+def test_soft_labels_sliders_and_chart_share_one_screen(server, page, screen):
+    url, _ = server
+    size, query = PROJECTORS[screen]
+    with _viewport(page, size):
+        page.goto(f"{url}/soft_labels?{query}")
+        page.get_by_text("Teacher entropy").wait_for(timeout=60_000)
+        chart = page.locator('[data-testid="stPlotlyChart"]').first
+        chart.locator(".legend .traces").first.wait_for(timeout=30_000)
+        for i in range(2):  # T and α, beside the chart they move
+            _in_view(page, page.locator('[data-testid="stSlider"]').nth(i))
+        _in_view(page, chart)
+        if not query:
+            README_SHOT.parent.mkdir(exist_ok=True)
+            page.screenshot(path=README_SHOT)
+        from playwright.sync_api import expect
+
+        title = chart.locator(".gtitle")
+        expect(title).to_have_text(re.compile(r"at T = 1$"))
+        slider = page.get_by_role("slider").first
+        slider.focus()
+        slider.press("ArrowRight")  # T from 1 to the next step: the chart answers, in view
+        expect(title).not_to_have_text(re.compile(r"at T = 1$"), timeout=30_000)
+        _in_view(page, chart)
+        assert not page.locator('[data-testid="stException"]').count()
+        _shot(page, f"soft_labels-{screen}")
+
+
+@pytest.mark.parametrize("screen", PROJECTORS)
+def test_disagreement_text_and_token_bars_share_one_screen(server, page, screen):
+    url, _ = server
+    size, query = PROJECTORS[screen]
+    with _viewport(page, size):
+        page.goto(f"{url}/disagreement?{query}")
+        chart = page.locator('[data-testid="stPlotlyChart"]').first
+        chart.get_by_text(re.compile("^Before ")).wait_for(timeout=90_000)
+        _in_view(page, chart)  # the chosen token's distributions
+        _in_view(page, page.locator('[data-testid="stSelectbox"]', has_text="Token").first)
+        _in_view(page, page.locator('[data-testid="stHtml"]').first, whole=False)  # the text
+        assert not page.locator('[data-testid="stException"]').count()
+        _shot(page, f"disagreement-{screen}")
+
+
 def test_start_a_short_run_and_watch_its_curves(server, page, tmp_path):
     url, runs = server
-    page.goto(url + "/distill")
-    page.get_by_text("Training", exact=True).click()
-    page.get_by_text("Evaluation", exact=True).click()
-    for label, value in (("training stories", "500"), ("steps", "12"), ("warmup", "2"),
-                         ("batch size", "8"), ("sequence length (tokens)", "64"),
-                         ("eval every", "6"), ("eval blocks", "8")):
-        box = page.get_by_label(label, exact=True)
-        box.fill(value)
-        box.press("Tab")
-    page.get_by_role("button", name="Start", exact=True).click()
-    page.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=120_000)
-    page.get_by_text(re.compile("keeps .* of the teacher")).first.wait_for(timeout=180_000)
-    page.screenshot(path=tmp_path / "distill_done.png", full_page=True)
-    assert any((r / "summary.json").exists() for r in runs.iterdir() if r.is_dir())
+    verdict = page.get_by_text(re.compile("keeps .* of the teacher")).first
+    curves = page.locator('[data-testid="stPlotlyChart"]').first
+    with _viewport(page, PROJECTORS["1366x768"][0]):
+        page.goto(url + "/distill")
+        page.get_by_text("Training", exact=True).click()
+        page.get_by_text("Evaluation", exact=True).click()
+        for label, value in (("training stories", "500"), ("steps", "12"), ("warmup", "2"),
+                             ("batch size", "8"), ("sequence length (tokens)", "64"),
+                             ("eval every", "6"), ("eval blocks", "8")):
+            box = page.get_by_label(label, exact=True)
+            box.fill(value)
+            box.press("Tab")
+        page.get_by_role("button", name="Start", exact=True).click()  # at the form's bottom
+        # what Start began is where the eye is: progress (or already the verdict), then curves
+        started = page.locator('[data-testid="stProgress"]').or_(verdict).first
+        started.wait_for(timeout=60_000)
+        _in_view(page, started)
+        curves.wait_for(timeout=120_000)
+        _in_view(page, curves)
+        verdict.wait_for(timeout=180_000)  # the verdict in the progress bar's place
+        _in_view(page, verdict)
+        _in_view(page, curves)
+        assert not page.locator('[data-testid="stProgress"]').count()
+        _shot(page, "distill-done-1366x768")
+        page.screenshot(path=tmp_path / "distill_done.png", full_page=True)
+    (run,) = [r for r in runs.iterdir() if (r / "summary.json").exists()]
+    with _viewport(page, PROJECTORS["1280x720-presenter"][0]):
+        page.goto(f"{url}/distill?run={run.name}&present=1")
+        verdict.wait_for(timeout=60_000)
+        curves.wait_for(timeout=30_000)
+        _in_view(page, verdict)
+        _in_view(page, curves)
+        _shot(page, "distill-done-1280x720-presenter")
 
 
 def test_a_shared_link_reopens_the_explorer_in_its_state(server, page, tmp_path):

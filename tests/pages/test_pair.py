@@ -11,8 +11,21 @@ def metrics(at: AppTest) -> dict:
     return {m.label: m.value for m in at.metric}
 
 
+@pytest.fixture(autouse=True)
+def cache_dir(tmp_path, monkeypatch):
+    """A measurements cache of the test's own: no record of any pair's step time yet."""
+    monkeypatch.setenv("DISTILL_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def time_steps(at: AppTest) -> AppTest:
+    """The page times steps only on request: press its button."""
+    assert "Time per step" not in metrics(at)
+    return at.button(key="time_steps").click().run()
+
+
 def test_builtin_pair_shows_sizes_costs_and_verdict(open_page):
-    at = open_page("pair")
+    at = time_steps(open_page("pair"))
     assert not at.exception and not at.error
     shown = metrics(at)
     teacher, _ = models.load_teacher("builtin:teacher")
@@ -59,6 +72,25 @@ def test_incompatible_pair_shows_the_tokenizer_verdict(open_page, small_teacher_
     assert not at.exception
     assert "tokenizers differ" in at.error[0].value
     assert at.session_state["student"] == "builtin:half"  # the failed pair is not kept
+
+
+def test_two_vocabularies_show_what_a_cross_tokenizer_run_would_use(open_page,
+                                                                     small_teacher_dir,
+                                                                     monkeypatch):
+    from distill_core.models.tokenizers import cross_tokenizer_facts
+
+    monkeypatch.setenv("DISTILL_MODEL_DIRS", str(small_teacher_dir))
+    at = open_page("pair")
+    at.radio(key="pair_source").set_value("any model").run()
+    at.text_input(key="typed_student").set_value(str(small_teacher_dir)).run()
+    assert not at.exception
+    facts = cross_tokenizer_facts(models.load_tokenizer("builtin:teacher"),
+                                  models.load_tokenizer(str(small_teacher_dir)))
+    shown = metrics(at)
+    assert shown["Tokens spelled alike"] == f"{facts['shared_tokens']:,}"
+    assert shown["Characters cut alike"] == f"{facts['aligned_share']:.0%}"
+    assert shown["Cross-tokenizer loss"] == facts["loss"]
+    assert "a cross-tokenizer loss would be" in at.error[0].value
 
 
 def test_registry_pair_not_downloaded_shows_an_error_offline(open_page):
@@ -108,7 +140,7 @@ def test_real_pair_shows_sizes_costs_and_verdict(smollm2_dir, open_page, monkeyp
     at.radio(key="pair_source").set_value("registry pairs").run()
     at.selectbox(key="registry_pair").set_value("smollm2-135m").run()
     assert not at.exception and not at.error and not at.info
-    shown = metrics(at)
+    shown = metrics(time_steps(at))
     assert shown["Teacher parameters"] == "134,515,008"
     student = models.load_student(models.PAIRS["smollm2-135m"].student,
                                   models.load_teacher("smollm2-135m")[0])
@@ -131,3 +163,42 @@ def test_builtin_pair_shows_its_cost_at_scale(open_page):
     bigger = metrics(at)["Logits B × T × V (fp32)"]
     assert logits == memory.size_text(3 * 8 * 2048 * vocab * 4)
     assert bigger == memory.size_text(3 * 8 * 4096 * vocab * 4)
+
+
+# --- time per step: at once from this machine's record, measured only on request -----------
+
+def test_the_page_answers_at_once_and_times_steps_only_when_asked(open_page, monkeypatch):
+    from distill_core.training import step_time
+
+    timed = []
+    monkeypatch.setattr(step_time, "time_per_step", lambda *a, **k: timed.append(k) or 1.25)
+    at = open_page("pair")
+    assert not at.exception and timed == []  # opening the page times nothing
+    assert "Time per step" not in metrics(at)
+    assert "no timing of this pair" in " ".join(c.value for c in at.caption).lower()
+    at.button(key="time_steps").click().run()
+    assert timed == [{"scale_to": (16, 128)}] and metrics(at)["Time per step"] == "1.25 s"
+    again = open_page("pair")  # a new session: the record answers, nothing is timed
+    assert len(timed) == 1 and metrics(again)["Time per step"] == "1.25 s"
+    assert again.button(key="time_steps").label == "Measure again"
+
+
+def test_precision_autos_record_answers_when_there_is_no_timing(open_page, cache_dir):
+    import json
+
+    import torch
+
+    from distill_core.training import precision
+
+    teacher, _ = models.load_teacher("builtin:teacher")
+    student = models.load_student("builtin:half", teacher)
+    key = precision.cache_key(student, teacher, torch.zeros(16, 128, dtype=torch.long), "cpu")
+    cache_dir.mkdir(parents=True)
+    (cache_dir / precision.CACHE_FILE).write_text(json.dumps({key: {
+        "precision": "fp32", "fp32_step_s": 0.5, "bf16_step_s": 0.7, "rows": 2,
+        "measured_on": "Some CPU", "measured_at": "2026-01-02"}}))
+    at = open_page("pair")
+    assert not at.exception
+    assert metrics(at)["Time per step"] == "4.00 s"  # 0.5 s for 2 rows, 16 rows a batch
+    captions = " ".join(c.value for c in at.caption)
+    assert "precision=auto" in captions and "2026-01-02" in captions and "Some CPU" in captions

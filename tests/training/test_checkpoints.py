@@ -71,7 +71,6 @@ def test_a_checkpoint_that_does_not_fit_is_refused_by_name(tmp_path, change, nam
     _edit(tmp_path / "checkpoint", change)
     model = _model(1)
     before = _weights(model)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     with pytest.raises(InputError, match=f"'{named}'"):
         load_checkpoint(tmp_path / "checkpoint", models={"student": model})
     after = _weights(model)

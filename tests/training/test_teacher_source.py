@@ -8,6 +8,7 @@ import torch
 
 from distill_core import models
 from distill_core.config import DistillConfig
+from distill_core.kd.fused import Head, head_logits
 from distill_core.kd.losses import TopK
 from distill_core.training import evaluate, teacher_cache
 from distill_core.training.loop import prepare
@@ -38,9 +39,11 @@ def test_live_targets_are_the_teachers_next_token_logits(config_and_prepared):
     assert isinstance(source, LiveTeacher) and source.mode == "live"
     idx = torch.tensor([3, 0, 5])
     x = prepared.train_blocks[idx]  # (3, T)
-    got = source.targets(idx, x)
+    head = source.targets(idx, x)
+    assert isinstance(head, Head) and source.unfused is None  # the fused loss makes the logits
+    assert not head.hidden.is_inference()  # autograd may keep it
+    got = head_logits(head)
     assert got.shape == (3, x.shape[1] - 1, prepared.teacher.config.vocab_size)
-    assert not got.is_inference()  # autograd may keep it
     with torch.no_grad():
         assert torch.equal(got, prepared.teacher(input_ids=x).logits[:, :-1])
     assert source.report(8) == {}

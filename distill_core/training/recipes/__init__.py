@@ -23,11 +23,11 @@ RECIPES_DIR = Path(__file__).resolve().parent
 
 def recipe_path(name: str) -> Path:
     """The file of recipe `name`, or InputError naming the recipes there are."""
-    path = RECIPES_DIR / f"{name}.yaml"
-    if not name or "/" in name or not path.is_file():
-        raise InputError(f"no recipe named {name!r}; known: {', '.join(describe_recipes())} "
+    known = describe_recipes()  # by name, so no name reaches the file system (too long, "..")
+    if name not in known:
+        raise InputError(f"no recipe named {name!r}; known: {', '.join(known)} "
                          "(`distill recipes` lists them)")
-    return path
+    return RECIPES_DIR / f"{name}.yaml"
 
 
 def _description(path: Path) -> str:

@@ -1,0 +1,168 @@
+"""Distillation between two models whose tokenizers differ, in nats: the maths, torch only.
+
+The two models read the same text cut into different tokens. Where both tokenizations put a
+token boundary at the same character, both models have read exactly the same prefix, so their
+next-token distributions there answer the same question ("what comes after this text?"). The
+text between two such shared boundaries is a *group*: one or more tokens on each side.
+`Groups` holds, per group, where each model's prediction of it sits (flat indices into the
+batch's B × T positions); `models.alignment` builds them from character offsets.
+
+    total, parts = cross_tokenizer_kd_loss(student_logits, teacher_logits, groups,
+                                           student_labels=..., teacher_labels=...,
+                                           alpha=α, temperature=T, kind="uld")
+
+Two kinds of KD term, averaged over groups, with p = softmax(z / T) on each side:
+
+    uld      Σ_i |p_s↓[i] − p_t↓[i]| with both distributions at the group's predicting position
+             sorted descending and the shorter padded with zeros: the closed-form Wasserstein-1
+             distance of Universal Logit Distillation (Boizard et al. 2024), no vocabulary map.
+    aligned  where one token on each side covers the group: KL over the tokens both vocabularies
+             spell the same way (the teacher's mass on them × KL of the two distributions
+             renormalised to them) plus ULD over the rest; elsewhere ULD between chain-rule
+             span vectors: the distribution at the group's start with the entry of the group's
+             first token multiplied by the probability of the rest of the group's tokens
+             (P(x1 … xn) = P(x1) Π P(xk | x<k)), so the whole span's probability is compared.
+
+total = α T² KD + (1 − α) CE(student, its own labels), as `kd_loss`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import torch
+import torch.nn.functional as F
+
+from distill_core.errors import InputError
+from distill_core.kd.checks import (TEMPERATURE_RANGE, check_alpha, check_logits,
+                                    check_temperature, compute_dtype)
+
+__all__ = ["CROSS_KINDS", "Groups", "cross_tokenizer_kd_loss", "cross_tokenizer_loss",
+           "span_log_probs", "uld_distance"]
+
+CROSS_KINDS = ("uld", "aligned")
+
+
+@dataclass(frozen=True)
+class Groups:
+    """Per aligned group (G,), flat indices into B × T (teacher: B × T_teacher) positions.
+
+    `*_pos`: the position whose logits predict the group's first token (the last token of the
+    group before); `*_end`: the position of the group's last token; `*_first`: the id of the
+    group's first token; `one_to_one`: one token on each side covers the group."""
+
+    student_pos: torch.Tensor
+    student_end: torch.Tensor
+    student_first: torch.Tensor
+    teacher_pos: torch.Tensor
+    teacher_end: torch.Tensor
+    teacher_first: torch.Tensor
+    one_to_one: torch.Tensor
+
+    @classmethod
+    def from_lists(cls, rows: dict, device=None) -> "Groups":
+        """From plain lists of ints (bools for one_to_one), keyed by the field names."""
+        return cls(**{f.name: torch.tensor(rows[f.name], device=device, dtype=torch.bool
+                                           if f.name == "one_to_one" else torch.long)
+                       for f in fields(cls)})
+
+    @property
+    def size(self) -> int:
+        return int(self.student_pos.numel())
+
+
+def uld_distance(log_p_student: torch.Tensor, log_p_teacher: torch.Tensor) -> torch.Tensor:
+    """Σ |sorted p_s − sorted p_t| per row: (G, Vs), (G, Vt) log-probabilities → (G,).
+
+    Each row sorted descending, the shorter padded with zeros to the longer's length."""
+    p_s = log_p_student.exp().sort(dim=-1, descending=True).values
+    p_t = log_p_teacher.exp().sort(dim=-1, descending=True).values
+    width = max(p_s.shape[-1], p_t.shape[-1])
+    p_s = F.pad(p_s, (0, width - p_s.shape[-1]))
+    p_t = F.pad(p_t, (0, width - p_t.shape[-1]))
+    return (p_s - p_t).abs().sum(-1)
+
+
+def _actual_log_probs(log_p: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """log p_j(label_j) per flat position (N,); 0 where the label is ignored (negative)."""
+    ok = labels >= 0
+    picked = log_p.gather(1, labels.clamp_min(0).unsqueeze(1)).squeeze(1)
+    return torch.where(ok, picked, torch.zeros_like(picked))
+
+
+def span_log_probs(log_p: torch.Tensor, labels: torch.Tensor, pos: torch.Tensor,
+                   end: torch.Tensor, first: torch.Tensor) -> torch.Tensor:
+    """Chain-rule span vectors (G, V) in log space: the distribution at `pos` with the entry of
+    `first` raised by log P(rest of the group | its first token) = Σ log p_j(label_j) over the
+    positions pos+1 … end−1 (empty for a one-token group). log_p (N, V), labels (N,)."""
+    cum = _actual_log_probs(log_p, labels).cumsum(0)  # (N,)
+    rest = cum[(end - 1).clamp_min(0)] - cum[pos]  # (G,): positions pos+1 … end−1
+    rows = log_p[pos]  # (G, V)
+    return rows.scatter_add(1, first.unsqueeze(1), rest.unsqueeze(1).to(rows.dtype))
+
+
+def _shared_kl(rows_s, rows_t, shared_student, shared_teacher) -> torch.Tensor:
+    """Teacher's mass on the shared tokens × KL of both renormalised to them, plus ULD over
+    the tokens outside; (G, Vs), (G, Vt) log-probabilities → (G,)."""
+    a_s, a_t = rows_s[:, shared_student], rows_t[:, shared_teacher]  # (G, M)
+    mass_s, mass_t = a_s.logsumexp(-1, keepdim=True), a_t.logsumexp(-1, keepdim=True)
+    log_ps, log_pt = a_s - mass_s, a_t - mass_t
+    kl = (log_pt.exp() * (log_pt - log_ps)).sum(-1) * mass_t.squeeze(-1).exp()
+    out_s = rows_s.index_fill(1, shared_student, float("-inf"))
+    out_t = rows_t.index_fill(1, shared_teacher, float("-inf"))
+    return kl + uld_distance(out_s, out_t)
+
+
+def cross_tokenizer_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
+                         groups: Groups, *, student_labels: torch.Tensor,
+                         teacher_labels: torch.Tensor, temperature=1.0, kind: str = "uld",
+                         shared: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    """Mean KD term over the groups (nats for the KL part; ULD is a probability distance).
+
+    Logits (B, Ts, Vs) and (B, Tt, Vt); labels (B, Ts) and (B, Tt), labels[b, t] the token that
+    logits[b, t] predicts (negative: none). `shared` = (student ids, teacher ids) of the tokens
+    both vocabularies spell the same way, required by "aligned". No group gives 0 (still
+    connected to student_logits)."""
+    if kind not in CROSS_KINDS:
+        raise InputError(f"cross-tokenizer loss must be one of {', '.join(CROSS_KINDS)}, "
+                         f"not {kind!r}")
+    if kind == "aligned" and (shared is None or shared[0].numel() == 0):
+        raise InputError("the aligned loss needs tokens both vocabularies share; none given "
+                         "(use the uld loss)")
+    check_logits("student_logits", student_logits)
+    check_logits("teacher_logits", teacher_logits)
+    t = check_temperature(temperature)
+    dtype = compute_dtype(student_logits, teacher_logits)
+    log_s = F.log_softmax(student_logits.to(dtype).flatten(0, -2) / t, dim=-1)  # (B·Ts, Vs)
+    log_t = F.log_softmax(teacher_logits.to(dtype).flatten(0, -2) / t, dim=-1)  # (B·Tt, Vt)
+    if groups.size == 0:
+        return student_logits.sum() * 0.0
+    if kind == "uld":
+        return uld_distance(log_s[groups.student_pos], log_t[groups.teacher_pos]).mean()
+    rows_s = span_log_probs(log_s, student_labels.flatten(), groups.student_pos,
+                            groups.student_end, groups.student_first)
+    rows_t = span_log_probs(log_t, teacher_labels.flatten(), groups.teacher_pos,
+                            groups.teacher_end, groups.teacher_first)
+    per_group = uld_distance(rows_s, rows_t)  # (G,)
+    single = groups.one_to_one
+    if bool(single.any()):
+        exact = _shared_kl(rows_s[single], rows_t[single], shared[0].to(log_s.device),
+                           shared[1].to(log_t.device))
+        per_group = per_group.masked_scatter(single, exact)
+    return per_group.mean()
+
+
+def cross_tokenizer_kd_loss(student_logits, teacher_logits, groups: Groups, *, student_labels,
+                            teacher_labels, alpha, temperature, kind: str = "uld",
+                            shared=None, ignore_index: int = -100):
+    """total = α T² KD + (1 − α) CE(student_logits, student_labels); parts {"kd", "ce"}."""
+    alpha = check_alpha(alpha)
+    t = check_temperature(temperature, TEMPERATURE_RANGE)
+    ce = F.cross_entropy(student_logits.flatten(0, -2).float(), student_labels.flatten(),
+                         ignore_index=ignore_index)
+    kd = student_logits.sum() * 0.0
+    if alpha > 0.0:
+        kd = cross_tokenizer_loss(student_logits, teacher_logits, groups,
+                                  student_labels=student_labels, teacher_labels=teacher_labels,
+                                  temperature=t, kind=kind, shared=shared)
+    return alpha * t * t * kd + (1.0 - alpha) * ce, {"kd": kd, "ce": ce}
