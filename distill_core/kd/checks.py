@@ -149,3 +149,11 @@ def compute_dtype(*tensors: torch.Tensor) -> torch.dtype:
     for x in tensors:
         dtype = torch.promote_types(dtype, x.dtype)
     return dtype
+
+
+def check_loss_settings(alpha, temperature, kind, beta, ignore_index):
+    """(alpha, temperature, beta, ignore_index) checked as a loss takes them (T in
+    TEMPERATURE_RANGE; beta None for the kinds that ignore it)."""
+    return (check_alpha(alpha), check_temperature(temperature, TEMPERATURE_RANGE),
+            check_beta(check_kind(kind), beta), check_ignore_index(ignore_index))
+

@@ -40,9 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from distill_core.errors import InputError
-from distill_core.kd.checks import (TEMPERATURE_RANGE, check_alpha, check_beta, check_ignore_index,
-                                    check_kind, check_logits, check_pair, check_temperature,
-                                    compute_dtype)
+from distill_core.kd.checks import check_logits, check_loss_settings, check_pair, compute_dtype
 from distill_core.kd.chunked import (autograd_chunk, chunk_maths, count_kept, row_reader,
                                      rows_per_chunk, teacher_has_grad, teacher_reader,
                                      weighted_total)
@@ -294,11 +292,9 @@ def fused_kd_loss(student: Head | torch.Tensor, teacher, labels: torch.Tensor | 
                 teacher = head_logits(teacher)
         return kd_loss(student, teacher, labels, alpha=alpha, temperature=temperature,
                        kind=kind, beta=beta, ignore_index=ignore_index, chunk_size=chunk_size)
-    alpha = check_alpha(alpha)
-    temperature = check_temperature(temperature, TEMPERATURE_RANGE)
-    beta = check_beta(check_kind(kind), beta)
+    alpha, temperature, beta, ignore_index = check_loss_settings(alpha, temperature, kind, beta,
+                                                                 ignore_index)
     shape = _check_head("student", student)
-    ignore_index = check_ignore_index(ignore_index)
     lead, vocab = shape.shape[:-1], shape.shape[-1]
     keep = kept_positions(labels, lead, vocab, ignore_index, alpha, shape.device)
     if alpha > 0.0:

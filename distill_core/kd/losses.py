@@ -24,9 +24,9 @@ import torch
 import torch.nn.functional as F
 
 from distill_core.errors import InputError
-from distill_core.kd.checks import (KINDS, TEMPERATURE_RANGE, as_bool_mask, check_alpha,
-                                    check_beta, check_ignore_index, check_kind, check_labels,
-                                    check_logits, check_pair, check_temperature, compute_dtype)
+from distill_core.kd.checks import (KINDS, TEMPERATURE_RANGE, as_bool_mask, check_beta,
+                                    check_kind, check_labels, check_logits, check_loss_settings,
+                                    check_pair, check_temperature, compute_dtype)
 from distill_core.kd.chunked import (CHUNK_BYTES, chunked_loss, graph_loss, rows_per_chunk,
                                      teacher_has_grad)
 from distill_core.kd.divergences import kl_between
@@ -116,11 +116,9 @@ def kd_loss(
     float32 logits per chunk; None: all positions in one chunk. Results agree up to rounding in
     the sums. A teacher with grad is differentiated by autograd over all positions at once.
     """
-    alpha = check_alpha(alpha)
-    temperature = check_temperature(temperature, TEMPERATURE_RANGE)
-    beta = check_beta(check_kind(kind), beta)
+    alpha, temperature, beta, ignore_index = check_loss_settings(alpha, temperature, kind, beta,
+                                                                 ignore_index)
     check_logits("student_logits", student_logits)
-    ignore_index = check_ignore_index(ignore_index)
     lead, vocab = student_logits.shape[:-1], student_logits.shape[-1]
     keep = kept_positions(labels, lead, vocab, ignore_index, alpha, student_logits.device)
     if alpha > 0.0:
