@@ -28,7 +28,7 @@ from pathlib import Path
 import yaml
 
 from distill_core.errors import InputError
-from distill_core.kd.checks import check_beta
+from distill_core.kd.checks import TEMPERATURE_RANGE, check_beta
 from distill_core.kd.hidden import HIDDEN_LOSSES, layer_pairs, pairs_text
 from distill_core.kd.losses import KINDS
 
@@ -40,7 +40,7 @@ TRACKERS = ("none", "tensorboard", "wandb", "mlflow", "comet_ml", "aim", "clearm
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 SUFFIXES = (".json", ".yaml", ".yml")
 # Temperatures outside this range only overflow: logits / 1e-40 are inf, and the loss is nan.
-TEMPERATURE_LOW, TEMPERATURE_HIGH = 0.05, 100.0
+TEMPERATURE_LOW, TEMPERATURE_HIGH = TEMPERATURE_RANGE  # the loss's own bound, one source
 
 
 def on_policy_rows(batch: int, fraction: float) -> int:
@@ -334,7 +334,8 @@ class DistillConfig:
         """Read a .json, .yaml or .yml config file."""
         suffix = Path(path).suffix.lower()
         if suffix not in SUFFIXES:
-            raise InputError(f"config file must end in .json, .yaml or .yml (got '{_one_line(path)}')")
+            raise InputError("config file must end in .json, .yaml or .yml "
+                             f"(got '{_one_line(path)}')")
         return cls.from_json(Path(path)) if suffix == ".json" else cls.from_yaml(Path(path))
 
 

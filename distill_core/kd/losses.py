@@ -12,9 +12,10 @@ chunk of it.
 
 Numerics: everything runs in log space in at least float32, so bf16/fp16 inputs, logits up to
 ±1e4 and T in [0.05, 100] stay finite. kd_loss accepts T only in that range
-(TEMPERATURE_RANGE); the readouts (soften, entropy, divergence) take any finite T > 0. Logits must be finite. Rounding can leave a divergence a
-hair below 0; it is clamped at 0 per position. Results come back in float32 (float64 if an
-input is float64). Teacher logits are not detached: pass them without grad (e.g. from
+(TEMPERATURE_RANGE); the readouts (soften, entropy, divergence) take any finite T > 0.
+Logits must be finite. Rounding can leave a divergence a hair below 0; it is clamped at 0 per
+position. Results come back in float32 (float64 if an input is float64). Teacher logits are
+not detached: pass them without grad (e.g. from
 `torch.no_grad()`) unless you want grads there.
 """
 
@@ -32,8 +33,8 @@ from distill_core.kd.chunked import (CHUNK_BYTES, chunked_loss, graph_loss, rows
 from distill_core.kd.divergences import kl_between
 from distill_core.kd.topk import TopK, check_top_k_teacher, top_k, top_k_of_log_probs
 
-__all__ = ["CHUNK_BYTES", "KINDS", "TEMPERATURE_RANGE", "TopK", "divergence", "entropy", "kd_loss", "kept_positions",
-           "kl_between", "soften", "top_k", "top_k_of_log_probs"]
+__all__ = ["CHUNK_BYTES", "KINDS", "TEMPERATURE_RANGE", "TopK", "divergence", "entropy", "kd_loss",
+           "kept_positions", "kl_between", "soften", "top_k", "top_k_of_log_probs"]
 
 
 def soften(logits: torch.Tensor, temperature) -> torch.Tensor:
