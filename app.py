@@ -20,4 +20,4 @@ try:
 except InputError as err:  # e.g. a runs root that is not a folder
     st.error(str(err))
 st.navigation([st.Page(path(page), title=title, icon=icon, default=n == 0)
-               for n, (page, (title, icon)) in enumerate(PAGES.items())]).run()
+               for n, (page, (title, icon)) in enumerate(PAGES.items())], expanded=True).run()

@@ -62,6 +62,16 @@ def _tokenizer(spec: str, teacher_spec: str, limits: Limits):
     return model_policy.load_tokenizer(spec, teacher_spec, limits)
 
 
+@st.cache_resource(show_spinner="Loading the run's students…", max_entries=4)
+def run_students(run_id: str, root: str, t_spec: str) -> dict:
+    """{label: model} of a finished run (under the runs root `root`: the user's or the
+    reference's), before and after distillation (app.disagreement.run_students)."""
+    from distill_core.app.disagreement import run_students as before_and_after
+    from distill_core.store.runs import load_run
+
+    return before_and_after(load_run(run_id, root), teacher(t_spec)[0])
+
+
 def fetched(*specs: str) -> bool:
     """True when no pretrained model among `specs` still needs fetching. Otherwise offer to fetch
     the first that does (a button; then its download and conversion in st.status, in this

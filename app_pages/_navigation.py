@@ -15,6 +15,7 @@ PAGES = {  # file name in app_pages/ -> (title, icon); the first is the default 
     "distill": ("Distill", ":material/science:"),
     "scrubber": ("Scrubber", ":material/movie:"),
     "disagreement": ("Disagreement", ":material/compare_arrows:"),
+    "alignment": ("Alignment", ":material/join_inner:"),
     "sweep": ("Sweep", ":material/grid_view:"),
     "compare": ("Compare", ":material/bar_chart:"),
     "conventions": ("Loss conventions", ":material/rule:"),

@@ -9,6 +9,7 @@ import time
 import streamlit as st
 
 from app_pages._navigation import link
+from app_pages._reference import run_against_reference
 from app_pages._widgets import metrics
 from distill_core import InputError
 from distill_core.app import metric_rows, report, viz
@@ -36,7 +37,8 @@ def live_panel(run_id: str, polling: bool, in_line: bool, drawn_at: float) -> No
                 "training the same thing again. Tick \"Train afresh\" for a run of your own.")
     summary = run.summary() if status.get("state") == "done" else None
     if summary:
-        st.success(report.verdict_sentence(summary))
+        st.success(report.verdict_sentence(summary, detail=False))  # its numbers: the table
+        run_against_reference(run_id, summary)  # a rerun of the default run: reproduced?
     else:
         bar, button = st.columns([5, 1], vertical_alignment="bottom")
         bar.progress(p["fraction"], text=jobs.queue_line(run_id)
@@ -57,6 +59,8 @@ def live_panel(run_id: str, polling: bool, in_line: bool, drawn_at: float) -> No
         curves.plotly_chart(viz.learning_curves({"this run": records}), height=CURVES_HEIGHT)
         with numbers:
             if summary:
+                if equal := report.equal_compute_sentence(summary, detail=False).strip():
+                    st.markdown(f"**{equal}**")
                 rows = report.verdict_rows(summary)  # the same table as `distill show`
                 st.table({"metric": [label for label, _ in rows],
                           "value": [value for _, value in rows]})

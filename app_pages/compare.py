@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages._navigation import link
+from app_pages._reference import reference_curves, run_against_reference, runs_to_compare
 from app_pages._session import keep_in_url, presenting, use_shared_state
 from app_pages._take_away import take_away
 from distill_core import InputError
@@ -14,7 +15,7 @@ from distill_core.store.runs import compare, list_runs, load_run
 LATEST = 3  # finished runs selected when the URL names none
 
 st.title("Compare runs")
-rows = list_runs()
+root, rows = runs_to_compare(list_runs())  # the user's runs, or the reference's until then
 if not rows:
     st.info("No runs yet. Start one on the Distill page; it will appear here when it is done.")
     link("distill", "Go to Distill")
@@ -22,7 +23,7 @@ if not rows:
 
 states = {r["id"]: r["state"] for r in rows}
 use_shared_state({"runs": "compare_runs"}, {"runs": lambda ids: [i for i in ids if i in states]})
-done = [r["id"] for r in rows if r["state"] == "done"]
+done = [r["id"] for r in rows if r["state"] == "done" and r.get("default", True)]
 st.session_state.setdefault("compare_runs", done[:LATEST])
 picked = st.multiselect("Runs", list(states), key="compare_runs",
                         format_func=lambda i: i if states[i] == "done" else f"{i} ({states[i]})",
@@ -33,17 +34,18 @@ if not picked:
     st.stop()
 
 try:
-    table = compare(picked)
-    metrics = {i: load_run(i).metrics() for i in picked}
-    summaries = {i: load_run(i).summary() or {} for i in picked}
+    table = compare(picked, root)
+    metrics = {i: load_run(i, root).metrics() for i in picked}
+    summaries = {i: load_run(i, root).summary() or {} for i in picked}
 except InputError as err:
     st.error(str(err))
     st.stop()
 
-st.plotly_chart(viz.learning_curves(metrics))
+curves = {**metrics, **(reference_curves(picked) if root is None else {})}  # and the reference
+st.plotly_chart(viz.learning_curves(curves))
 left, right = st.columns(2)
-left.plotly_chart(viz.perplexity_curves(metrics, viz.teacher_lines(summaries)))
-right.plotly_chart(viz.agreement_curves(metrics))
+left.plotly_chart(viz.perplexity_curves(curves, viz.teacher_lines(summaries)))
+right.plotly_chart(viz.agreement_curves(curves))
 
 st.subheader("Final metrics")
 st.dataframe(pd.DataFrame(table).set_index("id"), column_config={
@@ -58,9 +60,11 @@ for n, row in enumerate(table):
                     f"α = {row['alpha']}, T = {row['temperature']}, {row['loss']}")
         if states[row["id"]] == "done":
             st.markdown(report.verdict_sentence(summaries[row["id"]]))
+            if root is None:
+                run_against_reference(row["id"], summaries[row["id"]])
         else:
             st.caption(f"No verdict: this run is {states[row['id']]}.")
 
-if presenting():
+if presenting() or root is not None:  # the reference's files are not for taking away
     st.stop()
 take_away(picked, metrics, summaries)

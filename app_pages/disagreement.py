@@ -4,22 +4,18 @@ both distributions there. A run shows its student before and after distillation 
 
 import streamlit as st
 
-from app_pages._models import chosen_pair, student, teacher
+from app_pages._models import chosen_pair, run_students, student, teacher
 from distill_core import InputError
 from distill_core.app import disagreement as dis
+from distill_core.app import picks
 from distill_core.app.viz import soft_label_bars
 from distill_core.kd.explore import TEMPERATURES, visible
-from distill_core.store.runs import list_runs, load_run
+from distill_core.store.runs import load_run
 
 PAIR = "the chosen pair, student untrained"
 CHART_HEIGHT = 300  # px: with the token and the start of the text, one projector screen
 passages = st.cache_data(show_spinner="Reading validation passages…",
                          max_entries=8)(dis.validation_passages)
-
-
-@st.cache_resource(show_spinner="Loading the run's students…", max_entries=4)
-def run_students(run_id: str, t_spec: str) -> dict:
-    return dis.run_students(load_run(run_id), teacher(t_spec)[0])
 
 
 @st.cache_resource(show_spinner="Running the model over the text…", max_entries=48)
@@ -30,16 +26,18 @@ def logits(model_key: str, text: str, limit: int, vocab: int, _model, _tokenizer
 st.title("Disagreement")
 controls, shown = st.columns([1, 2.4], gap="medium")  # the choices beside what they show
 token_box = controls.container()  # the token the bars are for: first, beside them
-runs = [r["id"] for r in list_runs() if r["state"] == "done"]
-source = controls.selectbox("Models", [PAIR, *runs], key="dis_source")
+runs = picks.finished_runs()  # {id: root}: the user's, then the reference run (read only)
+source = controls.selectbox("Models", [PAIR, *runs], key="dis_source", format_func=lambda i:
+                            picks.run_label(i, runs.get(i)))
 try:
     if source == PAIR:
         t_spec, s_spec = chosen_pair()
         dataset, seed, students = "tinytales", 0, {f"{s_spec}, untrained": student(s_spec, t_spec)}
     else:
-        config = load_run(source).config()
+        config = load_run(source, runs[source]).config()
         t_spec, dataset, seed = config["teacher"], config["dataset"], config.get("seed", 0)
-        students = run_students(source, t_spec)
+        students = run_students(source, str(runs[source]), t_spec)
+        controls.caption(picks.run_note(runs[source]) or "")  # the reference's label
     t_model, tok = teacher(t_spec)
     own = controls.radio("Text", ["a validation passage", "your own"], key="dis_how")
     text = (controls.text_area("Text", "Once upon a time there was a little fox.", key="dis_text")

@@ -5,6 +5,7 @@ import secrets
 import streamlit as st
 
 from app_pages._recipes import recipe_menu
+from app_pages._reference import default_run_results
 from app_pages._run_panel import run_panel, watch
 from app_pages._session import keep_in_url, presenting, server_limits, use_shared_state
 from app_pages._widgets import field_widgets, preset_buttons
@@ -24,6 +25,8 @@ session = st.session_state.setdefault("session_id", secrets.token_hex(8))  # for
 watched = st.query_params.get("run") or st.session_state.get("run")
 if not (watched := watched and run_panel(watched)):  # a watched run first, where the eye is
     st.caption(INTRO)
+if not watched and not list_runs():  # nothing of the user's yet: the reference run's results
+    default_run_results()
 if active := [r["id"] for r in list_runs() if r["state"] in report.ACTIVE_STATES]:
     st.selectbox("Runs in progress", active, index=None, key="reattach", placeholder="watch one…",
                  on_change=lambda: watch(st.session_state["reattach"]))

@@ -5,8 +5,10 @@ once done."""
 import pandas as pd
 import streamlit as st
 
+from app_pages._reference import experiment_against_reference, reference_note
 from app_pages._session import server_limits
 from distill_core import InputError
+from distill_core.app import reference
 from distill_core.app.experiment_figures import experiment_figure
 from distill_core.app.launch import launch_experiment
 from distill_core.store.runs import runs_root
@@ -31,6 +33,8 @@ if right.button("Run this experiment", type="primary", key="experiment_start"):
         st.error(str(err))
 
 labels = {str(f): f.name for f in experiments.list_results(runs_root(), name)}
+if ref := reference.experiment_entry(name):  # the shipped result, read only, listed last
+    labels[ref["folder"]] = f"reference result ({ref['created'][:10]})"
 if not labels:
     st.info("Not run yet: press **Run this experiment** (or run `distill experiment "
             f"{name}` in a terminal).")
@@ -49,9 +53,12 @@ def show(folder: str) -> None:  # reads the result folder only; polls while it r
         else:
             st.info(f"{state.capitalize()}… {loaded['last_line']}")
         return
+    if folder == ref.get("folder"):
+        reference_note(ref, "reference result", "Not run yet here. " * (len(labels) == 1))
     st.success(f"**Finding:** {result['finding']}")
     st.plotly_chart(experiment_figure(result), key="experiment_figure")
     st.dataframe(pd.DataFrame(result["rows"], columns=result["header"]), hide_index=True)
+    experiment_against_reference(result, folder != ref.get("folder") and ref)
     st.caption(f"{len(result['data']['records'])} runs in {result['wall_seconds']:.0f} s on "
                f"{result['machine']}, {result['created']} (size {result['size']}); files in "
                f"{result['folder']}")

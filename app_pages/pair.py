@@ -49,25 +49,28 @@ try:
 except InputError as err:
     st.error(str(err))
     st.stop()
-if not verdict.ok:  # two vocabularies: what distilling across them would work with
-    st.error(verdict.message)
-    metrics(metric_rows.cross_tokenizer(verdict.details["cross_tokenizer"]))
-    st.stop()
-
 st.session_state["teacher"], st.session_state["student"] = t_spec.strip(), s_spec.strip()
-st.success(f"Tokenizers: {verdict.message}. The other pages now use this pair.")
+if verdict.ok:
+    st.success(f"Tokenizers: {verdict.message}. The other pages now use this pair.")
+else:  # two vocabularies: a run trains across them, with the loss shown
+    cross, sizes = verdict.details["cross_tokenizer"], verdict.details
+    st.info(f"Tokenizers differ ({sizes['teacher_tokens']:,} vs {sizes['student_tokens']:,} "
+            f"tokens): a run trains across them with the `{cross['loss']}` loss (the Alignment "
+            "page shows both cuts). The other pages now use this pair.")
+    metrics(metric_rows.cross_tokenizer(cross))
+vocab = verdict.vocab_size or max(verdict.details.get(k, 0)  # logits: the larger vocabulary
+                                  for k in ("teacher_tokens", "student_tokens"))
 
 facts = {"Teacher": model_facts(t_spec, t_model), "Student": model_facts(s_spec, s_model)}
 metrics(metric_rows.model_facts(facts))
-
-step_costs(t_spec.strip(), s_spec.strip(), facts, verdict.vocab_size)
+step_costs(t_spec.strip(), s_spec.strip(), facts, vocab)
 
 st.markdown("#### At scale: bf16 on GPUs, as TRL, Axolotl and DistillKit train")
 b_col, t_col = st.columns(2)
 cost = at_scale(facts["Teacher"]["parameters"], facts["Student"]["parameters"],
                 int(b_col.number_input("Batch (sequences)", 1, 4096, 8, key="scale_batch")),
                 int(t_col.number_input("Sequence length", 8, 131072, 2048, key="scale_seq")),
-                verdict.vocab_size)
+                vocab)
 metrics([Metric("Teacher + student + AdamW", size_text(cost["fused"]), caption="bf16 teacher; "
                 "student bf16 weights and grads, fp32 master and 2 AdamW moments (16 B/param)"),
          Metric("Logits B × T × V (fp32)", size_text(cost["logits"]), caption="teacher's, "

@@ -4,15 +4,19 @@ of a run (saved by distill_core.training.probes), against the teacher's. ?run=ID
 import streamlit as st
 
 from app_pages._navigation import link
+from app_pages._reference import reference_note
 from distill_core import InputError
-from distill_core.app import picks, report, viz
+from distill_core.app import picks, reference, report, viz
 from distill_core.store.runs import load_run
 from distill_core.training import probes
 
 st.title("Checkpoint scrubber")
 st.caption("At every evaluation a run saves the student's next-token probabilities on a few "
            "fixed prompts. Slide through the steps to watch them move towards the teacher's.")
-rows = picks.probed_runs()
+rows, root = picks.probed_runs(), None  # root: the user's runs, or the reference's
+if not rows and (ref := reference.default_run()) and (rows := picks.probed_runs(ref.root)):
+    root = ref.root
+    reference_note(reference.default_entry(), before="No run of yours has recorded probes yet. ")
 if not rows:
     st.info("No run has recorded probes yet. Runs started from now on record them at every "
             "evaluation: start one on the Distill page.")
@@ -30,7 +34,7 @@ st.query_params["run"] = run_id  # a reload or a shared link opens this run
 
 def scrubber(run_id: str) -> None:  # reads the run directory only; reruns while the run trains
     try:
-        lines = probes.load(load_run(run_id))
+        lines = probes.load(load_run(run_id, root))
     except InputError as err:
         st.error(str(err))
         return
@@ -53,5 +57,5 @@ def scrubber(run_id: str) -> None:  # reads the run directory only; reruns while
                        f"since step {steps[0]}", delta_color="inverse")
 
 
-active = load_run(run_id).status().get("state") in report.ACTIVE_STATES
+active = load_run(run_id, root).status().get("state") in report.ACTIVE_STATES
 st.fragment(scrubber, run_every=2 if active else None)(run_id)

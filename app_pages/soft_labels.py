@@ -28,7 +28,7 @@ if not fetched(t_spec):  # a pretrained teacher not on this machine yet
     st.stop()
 row = st.columns([1, 1, 1.6] if not presenting() else [0.8, 2])  # [student,] example, prompt
 if not presenting():
-    trained = picks.trained_students(t_spec)
+    trained = picks.students_to_pick(t_spec)  # the user's, then the reference run's
     s_label = row[0].selectbox("Student", [f"{s_spec} (before distillation)", *trained],
                                key="student_choice")
     s_spec = trained.get(s_label, s_spec)
@@ -61,9 +61,8 @@ r = readouts(t_logits, s_logits, temperature=temperature, alpha=alpha, kind=dire
              tokenizer=tok)
 with chart_box:
     distribution_chart(shown, view, t_logits, s_logits, temperature, CHART_HEIGHT)
-if s_spec.startswith("builtin:"):
-    right.caption(f"The student is {s_spec} as made before any training, so its guesses are "
-                  "rough: distil one on the Distill page, then pick its run above.")
+if note := picks.student_note(s_spec):  # an untrained built-in, or the reference's student
+    right.caption(note)
 
 metrics(metric_rows.explorer(r, with_loss=not presenting()), columns=4)  # loss: not projected
 st.caption("The hard label is the same at every T (dividing logits by T keeps their order); "

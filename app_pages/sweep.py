@@ -5,9 +5,10 @@ import streamlit as st
 
 from app_pages._models import chosen_pair
 from app_pages._navigation import link
+from app_pages._reference import sweeps_to_show
 from app_pages._session import presenting, server_limits
 from distill_core import InputError
-from distill_core.app import viz
+from distill_core.app import report, viz
 from distill_core.app.launch import launch_sweep
 from distill_core.app.presets import short_run
 from distill_core.store.runs import load_run, runs_root
@@ -35,9 +36,7 @@ if launch:
     except InputError as err:
         st.error(str(err))
 
-if not (sweeps := sweep.list_sweeps(runs_root())):
-    st.info("No sweep yet: pick a small grid above and launch it.")
-    st.stop()
+root, sweeps = sweeps_to_show(runs_root())  # the user's, or the reference's until there is one
 if st.query_params.get("sweep") in sweeps and "sweep_id" not in st.session_state:
     st.session_state["sweep_id"] = st.query_params["sweep"]  # a shared link
 sweep_id = st.selectbox("Sweep", sweeps, key="sweep_id")
@@ -45,7 +44,7 @@ st.query_params["sweep"] = sweep_id
 
 
 def grid(sweep_id: str) -> None:  # reads the run store only; polls while cells are pending
-    cells = sweep.cells(sweep_id, runs_root())
+    cells = sweep.cells(sweep_id, root)
     done = sum(c["state"] == "done" for c in cells)
     st.progress(done / len(cells), text=f"{done} of {len(cells)} cells done")
     titles = viz.sweep_metric_titles()
@@ -60,15 +59,13 @@ def grid(sweep_id: str) -> None:  # reads the run store only; polls while cells 
               for c in cells}
     run_id = st.selectbox("Open a cell (or click it)", list(labels), key="sweep_cell",
                           format_func=labels.get)
-    metrics = load_run(run_id).metrics()
+    metrics = load_run(run_id, root).metrics()
     if metrics:
         left, right = st.columns(2)
         left.plotly_chart(viz.learning_curves({labels[run_id]: metrics}), key="cell_loss")
-        right.plotly_chart(viz.perplexity_curves(
-            {labels[run_id]: metrics}, next((r["teacher_val_ppl"] for r in metrics
-                                             if r.get("teacher_val_ppl")), None)),
-            key="cell_ppl")
-    if not presenting():
+        right.plotly_chart(viz.perplexity_curves({labels[run_id]: metrics}, report.latest(
+            metrics, "teacher_val_ppl")), key="cell_ppl")
+    if not presenting() and root == runs_root():
         link("compare", "Compare the finished cells", query_params={
             "runs": ",".join(c["run_id"] for c in cells if c["state"] == "done")})
     if sweep.finished(cells) and st.session_state.get("sweep_polling"):
@@ -76,6 +73,6 @@ def grid(sweep_id: str) -> None:  # reads the run store only; polls while cells 
         st.rerun()  # once: redraw without polling
 
 
-polling = not sweep.finished(sweep.cells(sweep_id, runs_root()))
+polling = not sweep.finished(sweep.cells(sweep_id, root))
 st.session_state["sweep_polling"] = polling
 st.fragment(grid, run_every=2 if polling else None)(sweep_id)

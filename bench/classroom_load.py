@@ -1,17 +1,20 @@
 """A class pressing Start: `python bench/classroom_load.py [pages|waits] [--sessions 30] ...`.
 
 `waits`: how long a class waits for a finished result. `--sessions` (30) simulated sessions
-press Start on a classroom-size run (builtin:teacher -> builtin:tiny, CLASS_RUN: a few dozen
-steps, seconds to train), spread over `--spread` seconds in a fixed shuffled order: all but
+press Start on the `classroom` recipe (distill_core/training/recipes/classroom.yaml, the run a
+class watches end to end), spread over `--spread` seconds in a fixed shuffled order: all but
 `--variants` (6) press the same preset (Hinton classic, alpha 0.9, T 4), and the others pick
-one of three variants (alpha 0.5, T 2 or T 8). Each press is a real `jobs.launch(config,
-session=...)` on a fresh runs root; the queue trains real `distill run --run-id` processes,
-`max_concurrent` at a time (this server's limits), and the loop here calls `jobs.pump` every
-0.5 s as the sessions' page polls do. A session's wait is from its press until its run's
-status says done (a press that attaches to a finished run waits only for the launch call).
-It prints each session's wait, the runs trained, then the median, p95 and max wait, and last
-the target: every session sees a finished result within 5 minutes. `--fresh` makes every
-press force its own run (the queue without attaching), for comparison.
+one of three variants (alpha 0.5, T 2 or T 8). With `--fresh` every session picks its own
+alpha and T instead (30 different settings: alpha 0.1 ... 1.0 by tenths, T 1, 2, 4) and each
+press forces its own run: no press attaches to another's, so the queue has 30 runs to train,
+and trains the compatible ones waiting together (side by side, one process each group of at
+most max_together; store/groups.py). Each press is a real `jobs.launch(config, session=...)`
+on a fresh runs root; the queue trains real `distill run` processes, `max_concurrent` at a
+time (this server's limits), and the loop here calls `jobs.pump` every 0.5 s as the sessions'
+page polls do. A session's wait is from its press until its run's status says done (a press
+that attaches to a finished run waits only for the launch call). It prints each session's
+wait, the runs trained and the processes that trained them, then the median, p95 and max
+wait, and last the target: every session sees a finished result within 5 minutes.
 
 `pages` (the default): page response times while a class presses Start at once.
 Starts `streamlit run app.py` on a loopback port in a fresh runs root, then:
@@ -60,7 +63,6 @@ from streamlit.proto.BackMsg_pb2 import BackMsg  # noqa: E402
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg  # noqa: E402
 from websockets.sync.client import connect  # noqa: E402
 
-from distill_core.config import DistillConfig  # noqa: E402
 from distill_core.machine import cpu_model  # noqa: E402
 from distill_core.store import jobs  # noqa: E402
 from distill_core.store.limits import load_limits  # noqa: E402
@@ -75,11 +77,9 @@ HOSTING_FLAGS = ("--server.fileWatcherType", "none", "--server.runOnSave", "fals
 VISIT_SECONDS = 0.5  # how often the visitor opens the page while the class trains
 FINISHED, FRAGMENT_FINISHED = 0, 3  # ForwardMsg.ScriptFinishedStatus values that end a run
 
-# `waits`: a run a class can train in seconds, the preset most of the class presses, and the
-# variants a few pick instead (each changes alpha or T).
-CLASS_RUN = dict(teacher="builtin:teacher", student="builtin:tiny", dataset="tinytales",
-                 train_docs=200, steps=30, batch_size=4, seq_len=64, warmup=0, eval_every=0,
-                 eval_blocks=8, baseline=False, seed=0)
+# `waits`: the run a class trains (the classroom recipe), the preset most of the class presses,
+# and the variants a few pick instead (each changes alpha or T).
+CLASS_RECIPE = "classroom"
 PRESET = ("Hinton classic (alpha 0.9, T 4)", {"alpha": 0.9, "temperature": 4.0})
 VARIANTS = (("alpha 0.5", {"alpha": 0.5, "temperature": 4.0}),
             ("T 2", {"alpha": 0.9, "temperature": 2.0}),
@@ -395,12 +395,31 @@ def class_choices(sessions: int, variants: int, seed: int = 0) -> list[tuple[str
     return picks
 
 
+def own_choices(sessions: int, seed: int = 0) -> list[tuple[str, dict]]:
+    """(label, settings) per session, every one different: alpha 0.1, 0.2, ... 1.0, then
+    the same alphas at the next temperature (T 1, 2, 4, 8, ...), shuffled with a fixed seed."""
+    picks = []
+    for i in range(sessions):
+        alpha, temperature = round(0.1 * (i % 10 + 1), 1), float(2 ** (i // 10))
+        picks.append((f"alpha {alpha:g}, T {temperature:g}",
+                      {"alpha": alpha, "temperature": temperature}))
+    random.Random(seed).shuffle(picks)
+    return picks
+
+
+def class_run(root: Path, settings: dict):
+    """The classroom recipe with a session's settings, in runs root `root`."""
+    from distill_core.training.recipes import load_recipe
+
+    return load_recipe(CLASS_RECIPE, **settings, runs_dir=str(root))
+
+
 def class_waits(root: Path, choices: list[tuple[str, dict]], spread: float, fresh: bool = False,
                 timeout: float = 1800) -> list[dict]:
     """Each session presses Start at its moment (evenly over `spread` s) through jobs.launch and
     watches its run until done; one row per session: label, run id, attached, wait (s)."""
     sessions = [{"session": f"s{i:02d}", "label": label,
-                 "config": DistillConfig(**CLASS_RUN, **settings, runs_dir=str(root)),
+                 "config": class_run(root, settings),
                  "at": i * spread / max(1, len(choices) - 1)} for i, (label, settings)
                 in enumerate(choices)]
     start = time.time()
@@ -435,33 +454,38 @@ def class_waits(root: Path, choices: list[tuple[str, dict]], spread: float, fres
 def run_times(root: Path) -> list[dict]:
     """Per run trained: id, seconds from its process's launch to done (start-up included; a
     process that said "running" before its launch was recorded counts from then), seconds it
-    spent training (status started -> finished)."""
+    spent training (status started -> finished), and the process (pid) that trained it."""
     def stamp(text):
         return datetime.fromisoformat(text).timestamp()
 
     return [{"id": run.id, "training": stamp(s["finished"]) - stamp(s["started"]),
-             "launched_to_done": stamp(s["finished"]) - stamp(s.get("launched") or s["started"])}
+             "launched_to_done": stamp(s["finished"]) - stamp(s.get("launched") or s["started"]),
+             "pid": s.get("pid")}
             for run, s in jobs.statuses(root) if s.get("state") == "done"]
 
 
 def main_waits(args) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    choices = class_choices(args.sessions, args.variants)
+    choices = (own_choices(args.sessions) if args.fresh
+               else class_choices(args.sessions, args.variants))
     with tempfile.TemporaryDirectory(prefix="classroom-waits-") as tmp:
         root = Path(tmp) / "runs"
         root.mkdir()
         limits = load_limits(root)
-        mode = ("every press forces a fresh run" if args.fresh
+        mode = ("every session its own alpha and T, every press its own run; max_together="
+                f"{limits.max_together}" if args.fresh
                 else "a press with the same settings attaches to the run that has them")
         print(f"{cpu_model()}, {os.cpu_count()} CPU cores, "
               f"{datetime.now().astimezone():%Y-%m-%d %H:%M %Z}, load average "
               f"{os.getloadavg()[0]:.2f} before the start; max_concurrent="
               f"{limits.max_concurrent}; {mode}")
-        c = CLASS_RUN
-        print(f"{args.sessions} sessions press Start over {args.spread:g} s: "
-              f"{args.sessions - args.variants} the preset {PRESET[0]}, {args.variants} one of "
-              f"{', '.join(v[0] for v in VARIANTS)}; each run {c['teacher']} -> {c['student']},"
-              f" {c['steps']} steps of {c['batch_size']} x {c['seq_len']} tokens")
+        c = class_run(root, {})
+        picked = ("each a different alpha and T" if args.fresh else
+                  f"{args.sessions - args.variants} the preset {PRESET[0]}, {args.variants} one "
+                  f"of {', '.join(v[0] for v in VARIANTS)}")
+        print(f"{args.sessions} sessions press Start over {args.spread:g} s, {picked}; each "
+              f"run the {CLASS_RECIPE} recipe: {c.teacher} -> {c.student}, {c.steps} steps of "
+              f"{c.batch_size} x {c.seq_len} tokens, baseline {c.baseline}")
         try:
             rows = class_waits(root, choices, args.spread, fresh=args.fresh)
             trained = run_times(root)
@@ -476,9 +500,12 @@ def main_waits(args) -> None:
           f"({sum(r['attached'] for r in rows)} attached); each run, process launch to done: "
           f"median {statistics.median(spans):.1f} s, max {max(spans):.1f} s (training alone: "
           f"median {statistics.median(t['training'] for t in trained):.1f} s)")
+    per_process = [sum(t["pid"] == pid for t in trained) for pid in {t["pid"] for t in trained}]
+    print(f"training processes: {len(per_process)}, runs each: {sorted(per_process)} "
+          "(a process trains compatible waiting runs side by side)")
     for label, group in (("preset", [r for r in rows if r["label"] == PRESET[0]]),
                          ("variants", [r for r in rows if r["label"] != PRESET[0]])):
-        if group:
+        if group and not args.fresh:  # --fresh: every session has settings of its own
             waits = [r["wait"] for r in group]
             print(f"wait, {label} ({len(group)} sessions): median "
                   f"{statistics.median(waits):.1f} s, max {max(waits):.1f} s")

@@ -106,8 +106,30 @@ def report(rows: list[dict], config, header: str) -> str:
     return "\n".join(lines)
 
 
+def gap_closed(row: dict) -> float:
+    """Share of the baseline's gap to the teacher that KD closed (perplexity)."""
+    return (row["ppl_baseline"] - row["ppl_kd"]) / (row["ppl_baseline"] - row["ppl_teacher"])
+
+
+def seeds_report(rows: list[dict]) -> str:
+    """Per seed and over seeds: KD, baseline and the gap closed, with the seeds' range."""
+    lines = ["", f"{'seed':>4} {'KD ppl':>8} {'base ppl':>9} {'teacher':>8} {'gap closed':>10}"]
+    for r in rows:
+        lines.append(f"{r['seed']:>4} {r['ppl_kd']:8.2f} {r['ppl_baseline']:9.2f} "
+                     f"{r['ppl_teacher']:8.2f} {100 * gap_closed(r):9.1f}%")
+    kd, base = [r["ppl_kd"] for r in rows], [r["ppl_baseline"] for r in rows]
+    gaps = [100 * gap_closed(r) for r in rows]
+    apart = "apart" if max(kd) < min(base) else "overlapping"
+    lines.append(f"over {len(rows)} seeds: KD {min(kd):.2f}-{max(kd):.2f}, baseline "
+                 f"{min(base):.2f}-{max(base):.2f} ({apart}); gap closed mean "
+                 f"{sum(gaps) / len(gaps):.1f}% (range {min(gaps):.1f}-{max(gaps):.1f}%)")
+    return "\n".join(lines)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--seeds", help="comma-separated seeds: the first student trained once per "
+                   "seed, KD against baseline per seed, the gap closed over seeds")
     p.add_argument("--students", default=",".join(STUDENTS))
     p.add_argument("--steps", type=int, help=f"override the {RECIPE} recipe's steps")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
@@ -128,8 +150,14 @@ def main() -> None:
                   f"cores, torch {torch.__version__}, {torch.get_num_threads()} threads)")
         print(header, flush=True)
         prepared = prepare(config)
-        rows = [measure(config.replace(student=s), prepared) for s in args.students.split(",")]
-    text = report(rows, config, header)
+        if args.seeds:
+            student = args.students.split(",")[0]
+            rows = [{**measure(config.replace(student=student, seed=int(seed)), prepared),
+                     "seed": int(seed)} for seed in args.seeds.split(",")]
+        else:
+            rows = [measure(config.replace(student=s), prepared)
+                    for s in args.students.split(",")]
+    text = report(rows, config, header) + (seeds_report(rows) if args.seeds else "")
     print("\n" + text)
     if args.out:
         with open(args.out, "w", encoding="utf-8") as f:

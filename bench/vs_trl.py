@@ -22,10 +22,18 @@ time and the final validation loss on the same validation blocks. Then a 9-run a
 sides get the token blocks ready-made and include creating models, training and a final
 evaluation (TRL has no alpha or T to vary, so its 9 runs time the same work). The last line:
 
+Then on-policy distillation against TRL's DistillationTrainer (bench/on_policy_vs_trl.py: the
+same prompts, completion length, λ = 1, divergence and precision), the real pair's training step
+before and after the fused head (bench/real_pair_speed.py) and the fused loss's peak memory at
+V = 49,152 for a 16 x 128 batch beyond the gradients it returns (bench/loss_memory.py). The last
+line:
+
     ratios: live_vs_trl=<a/c tokens/s> cached_vs_trl=<b/c tokens/s> sweep_vs_trl=<9 TRL runs'
             time / our sweep's time> mfu=<fraction of the measured matmul peak for (a)>
             student_only_vs_trl=<d/c tokens/s> student_only_step_s=<(d)'s seconds per step>
             val_loss_vs_trl=<(a)'s final validation loss - TRL's, nats>
+            on_policy_vs_trl=<ours / TRL DistillationTrainer tokens/s>
+            real_pair_fused_vs_logits=<after / before tokens/s> loss_beyond_grads_mb=<MB>
 """
 
 from __future__ import annotations
@@ -40,14 +48,22 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 
-import torch  # noqa: E402
+import loss_memory
+import on_policy_vs_trl
+import real_pair_speed
+import torch
 
-from distill_core.training import evaluate, sweep, throughput  # noqa: E402
-from distill_core import models  # noqa: E402
-from distill_core.machine import describe_machine  # noqa: E402
-from distill_core.config import DistillConfig  # noqa: E402
-from distill_core.training.loop import (batch_order, decide_precision, distill,  # noqa: E402
-                                        mixed_precision, prepare)
+from distill_core import models
+from distill_core.config import DistillConfig
+from distill_core.machine import describe_machine
+from distill_core.training import evaluate, sweep, throughput
+from distill_core.training.loop import (
+    batch_order,
+    decide_precision,
+    distill,
+    mixed_precision,
+    prepare,
+)
 
 ALPHAS, TEMPERATURES = (0.5, 0.9, 1.0), (1.0, 2.0, 4.0)
 
@@ -179,6 +195,15 @@ def main() -> None:
         print(f"  alpha {r['alpha']:<4g} T {r['temperature']:<3g} student ppl "
               f"{r['student_ppl']:.3f}  agreement {100 * r['agreement']:.1f} %")
 
+    on_policy = on_policy_vs_trl.compare(config, prepared, work, steps=3 if args.quick else 20,
+                                         batch_size=2 if args.quick else 8,
+                                         prefix=config.seq_len // 2)
+    on_policy_vs_trl.report(on_policy)
+    real = real_pair_speed.measure(args.quick, 2 if args.quick else 5)
+    real_pair_speed.report(real)
+    m = loss_memory.memory_table()[("dense", "fused")]
+    beyond_mb = (m["growth"] - m["grad"]) / loss_memory.MB
+
     a, b, c, d = (results[k] for k in results)
     peak = throughput.matmul_peak("bf16" if precision == "bf16" else "fp32")
     print(f"\nmatmul peak here ({precision}): {peak / 1e9:.0f} GFLOP/s; live run "
@@ -188,7 +213,9 @@ def main() -> None:
           f"sweep_vs_trl={trl_sweep / ours_sweep:.2f} mfu={a['mfu']:.2f} "
           f"student_only_vs_trl={d['tokens_per_s'] / c['tokens_per_s']:.2f} "
           f"student_only_step_s={d['train_s'] / config.steps:.3f} "
-          f"val_loss_vs_trl={a['val_loss'] - c['val_loss']:+.4f}")
+          f"val_loss_vs_trl={a['val_loss'] - c['val_loss']:+.4f} "
+          f"on_policy_vs_trl={on_policy['ratio']:.2f} "
+          f"real_pair_fused_vs_logits={real['ratio']:.2f} loss_beyond_grads_mb={beyond_mb:.0f}")
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ import yaml
 
 from distill_core.errors import InputError
 from distill_core.kd.checks import TEMPERATURE_RANGE, check_beta
+from distill_core.kd.cross_tokenizer import CROSS_HELP, CROSS_SETTINGS
 from distill_core.kd.hidden import HIDDEN_LOSSES, layer_pairs, pairs_text
 from distill_core.kd.losses import KINDS
 
@@ -37,6 +38,7 @@ COMPILE_MODES = ("auto", "on", "off")
 # Accelerate's trackers (accelerate.utils.LoggerType), as `Accelerator(log_with=...)` spells them
 TRACKERS = ("none", "tensorboard", "wandb", "mlflow", "comet_ml", "aim", "clearml", "dvclive",
             "swanlab", "trackio", "all")
+TINYTALES_STORIES = 300  # training stories when train_docs is empty
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 SUFFIXES = (".json", ".yaml", ".yml")
 # Temperatures outside this range only overflow: logits / 1e-40 are inf, and the loss is nan.
@@ -87,11 +89,11 @@ class DistillConfig:
         None, "Configuration name of a Hugging Face dataset, if it has several; empty = none.")
     dataset_split: str | None = _field(
         None, "Which split of a Hugging Face dataset to train on; empty = its train split.")
-    train_docs: int = _field(
-        300, "For tinytales only: how many training stories to generate. The default is "
-        "small on purpose: soft labels help most where real next tokens are scarce (see "
-        "docs/results.md); 20,000 is the data-rich case.",
-        low=100, high=10_000_000)
+    train_docs: int | None = _field(
+        None, f"Training documents: tinytales generates N stories (empty = {TINYTALES_STORIES}: "
+        "soft labels help most where data is scarce, docs/results.md); other corpora keep their "
+        "first N (empty = all). The held-out documents do not change with N.", low=1,
+        high=10_000_000, range="1 to 10,000,000, or empty for the default")
     # the distillation loss
     alpha: float = _field(
         0.5, "How much the student listens to the teacher's soft labels: 0 = ordinary training "
@@ -106,6 +108,7 @@ class DistillConfig:
     beta: float = _field(
         0.5, "Mixing weight used by the jsd and skew_kl losses (ignored by the others).",
         low=0.0, high=1.0, range="0 to 1; jsd: strictly between 0 and 1; skew_kl: below 1")
+    cross_tokenizer: str = _field("auto", CROSS_HELP, choices=CROSS_SETTINGS)
     teacher_cache: bool = _field(
         False, "Train from the teacher's stored top-k predictions instead of running the teacher "
         "every step. The first run over some data computes and stores them; later runs on the "

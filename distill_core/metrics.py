@@ -151,10 +151,37 @@ METRICS: dict[str, Metric] = dict([
     _m("retention_pct", "retention (teacher ppl / student ppl)", "retention", "{:.1f} %", "%",
        False, "verdict compare list experiment",
        "How much of the teacher's quality the student keeps: 100 × teacher perplexity / "
-       "student perplexity."),
+       "student perplexity; when their tokenizers differ, per byte: 100 × 2^(teacher bpb − "
+       "student bpb) (the unit is named beside it)."),
     _m("gap_closed_pct", "gap closed vs baseline", "gap closed", "{:.1f} %", "%", False, RESULT,
        "How much of the baseline's gap to the teacher distillation closes, in validation loss: "
-       "100 × (baseline − student) / (baseline − teacher)."),
+       "100 × (baseline − student) / (baseline − teacher); in bits per byte when the "
+       "tokenizers differ."),
+    _m("retention_unit", "retention and gap closed measured in", "unit", "{}", "", None,
+       "verdict", "nats per token when teacher and student share a tokenizer; bits per byte "
+       "when they do not (per-token figures of two tokenizers do not compare)."),
+    _m("equal_flops_baseline_ppl", "baseline perplexity at the student's training FLOPs",
+       "baseline ppl, equal FLOPs", "{:.3f}", "", True, RESULT,
+       "The baseline trained on past the run's steps, same batch order, until its training "
+       "FLOPs reach the distilled student's (teacher forward included): what the compute spent "
+       "on the teacher would have bought without one (training/equal_compute.py)."),
+    _m("equal_flops_baseline_steps", "baseline steps at the student's training FLOPs",
+       "equal-FLOPs steps", "{:,}", "", None, "verdict compare",
+       "Optimizer steps the baseline took to spend the distilled student's training FLOPs."),
+    _m("equal_flops_gap_closed_pct", "gap closed vs the baseline at equal FLOPs",
+       "gap closed, equal FLOPs", "{:.1f} %", "%", False, RESULT,
+       "Gap closed against the baseline trained to the same FLOPs: above 0 means distillation "
+       "beat training without a teacher for the same compute."),
+    _m("equal_time_baseline_ppl", "baseline perplexity at the student's training time",
+       "baseline ppl, equal time", "{:.3f}", "", True, RESULT,
+       "The baseline trained on until its training seconds reach the distilled student's, "
+       "both timed in this run (machine- and load-dependent; '-' for runs side by side)."),
+    _m("equal_time_baseline_steps", "baseline steps at the student's training time",
+       "equal-time steps", "{:,}", "", None, "verdict compare",
+       "Optimizer steps the baseline took in the distilled student's training seconds."),
+    _m("equal_time_gap_closed_pct", "gap closed vs the baseline at equal time",
+       "gap closed, equal time", "{:.1f} %", "%", False, RESULT,
+       "Gap closed against the baseline trained for the same seconds."),
     _m("agreement", "top-1 agreement with teacher", "agreement", "{:.1%}", "%", False,
        "verdict compare sweep experiment",
        "How often the student's most likely next token is the teacher's, on the validation "

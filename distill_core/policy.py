@@ -19,6 +19,7 @@ def default_concurrency() -> int:
 @dataclass(frozen=True)
 class Limits:
     max_concurrent: int = default_concurrency()  # runs training at once, all sessions together
+    max_together: int = 8  # compatible waiting runs one training process trains side by side
     max_queued_per_session: int = 3  # runs one session may have waiting or training
     max_waiting: int = 100  # runs waiting for a slot, all sessions together
     max_steps: int | None = None  # steps of one run (None: the config's own range)

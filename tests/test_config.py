@@ -113,7 +113,7 @@ ACCEPTED = [
     dict(eval_blocks=1), dict(eval_blocks=100_000),
     dict(checkpoint_every=0), dict(checkpoint_every=1_000_000),
     dict(seed=0), dict(seed=2**31 - 1),
-    dict(train_docs=100), dict(train_docs=10_000_000),
+    dict(train_docs=1), dict(train_docs=100), dict(train_docs=10_000_000),
     dict(beta=0.0), dict(beta=1.0),  # forward_kl ignores beta
     dict(loss="jsd", beta=0.01), dict(loss="jsd", beta=0.99),
     dict(loss="skew_kl", beta=0.0), dict(loss="skew_kl", beta=0.99),
@@ -154,7 +154,7 @@ REFUSED = [
     ("eval_every", dict(eval_every=-1)), ("eval_blocks", dict(eval_blocks=0)),
     ("eval_blocks", dict(eval_blocks=100_001)), ("checkpoint_every", dict(checkpoint_every=-1)),
     ("seed", dict(seed=-1)), ("seed", dict(seed=2**31)),
-    ("train_docs", dict(train_docs=99)), ("train_docs", dict(train_docs=10_000_001)),
+    ("train_docs", dict(train_docs=0)), ("train_docs", dict(train_docs=10_000_001)),
     ("beta", dict(beta=-0.01)), ("beta", dict(beta=1.01)), ("beta", dict(beta=math.inf)),
     ("beta", dict(loss="skew_kl", beta=1.0)),
     ("loss", dict(loss="kl")), ("precision", dict(precision="fp16")),

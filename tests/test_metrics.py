@@ -77,6 +77,9 @@ def test_table_widget_formats_are_the_compare_pages():
                        "teacher_bpb": "%.4f", "student_bpb": "%.4f", "teacher_bpc": "%.4f",
                        "student_bpc": "%.4f",
                        "retention_pct": "%.1f %%", "gap_closed_pct": "%.1f %%",
+                       "equal_flops_baseline_ppl": "%.3f", "equal_flops_baseline_steps": None,
+                       "equal_flops_gap_closed_pct": "%.1f %%", "equal_time_baseline_ppl": "%.3f",
+                       "equal_time_baseline_steps": None, "equal_time_gap_closed_pct": "%.1f %%",
                        "agreement": "percent", "speedup": "%.2f×", "latency_speedup": "%.2f×",
                        "size_ratio": "percent", "steps": None, "tokens": None,
                        "wall_seconds": "%.0f s"}
@@ -87,8 +90,9 @@ def test_views_in_table_order():
     assert metrics.keys("sweep") == ("student_ppl", "agreement")
     assert metrics.keys("experiment") == (
         "teacher_ppl", "student_ppl", "baseline_ppl", "retention_pct", "gap_closed_pct",
-        "agreement", "speedup", "latency_speedup", "size_ratio", "student_params",
-        "wall_seconds")
+        "equal_flops_baseline_ppl", "equal_flops_gap_closed_pct", "equal_time_baseline_ppl",
+        "equal_time_gap_closed_pct", "agreement", "speedup", "latency_speedup", "size_ratio",
+        "student_params", "wall_seconds")
     assert [m.better for m in metrics.shown("sweep")] == ["lower is better", "higher is better"]
     with pytest.raises(ValueError, match="view must be one of"):
         metrics.shown("table")

@@ -5,7 +5,9 @@ shared folders, allow_hub, the server's limits), shareable links (share), preset
 lesson's steps, verdicts and progress text (report), the readouts pages show (metric_rows), the
 runs a page offers to pick (picks), plotly figure builders (viz), exports and uploads, exports
 to the trainers people scale with (export_targets: the mapping tables as data; export_files:
-the files), and the tools' loss conventions side by side (conventions).
+the files), the tools' loss conventions side by side (conventions), the Alignment page's
+figures of two tokenizations (alignment_view), and the shipped reference
+results with the one test of whether a rerun reproduced them (reference).
 
 May import every layer below (kd, models, data, store, training). Page files import this.
 """

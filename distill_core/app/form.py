@@ -37,7 +37,7 @@ NUMBER_FORMATS = {"lr": "%.1e", "temperature": "%.2f", "grad_clip": "%.2f",
                   "on_policy_temperature": "%.2f"}
 LABELS = {"alpha": "alpha (α)", "temperature": "temperature (T)", "beta": "beta (β)",
           "lr": "learning rate", "seq_len": "sequence length (tokens)",
-          "dataset": "Hugging Face dataset id", "train_docs": "training stories",
+          "dataset": "Hugging Face dataset id", "train_docs": "training documents",
           "dataset_config": "dataset config",
           "dataset_split": "split", "grad_accum": "gradient accumulation",
           "grad_clip": "gradient clipping", "name": "run name (optional)",

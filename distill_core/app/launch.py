@@ -35,6 +35,7 @@ from distill_core.store import jobs
 from distill_core.store.limits import load_limits
 from distill_core.store.runs import Run, runs_root
 from distill_core.training import experiments, sweep
+from distill_core.training.cross_tokenizer import cross_kind, one_tokenizer
 
 __all__ = ["check_before_launch", "launch_experiment", "launch_sweep", "start_run"]
 
@@ -48,7 +49,7 @@ def check_before_launch(config: DistillConfig, limits: Limits | None = None) -> 
     app_paths.require_shared_data(config.dataset, config.runs_dir, limits)
     teacher = _check_model(config.teacher, "teacher")
     student = _check_model(config.student, "student")
-    _check_tokenizers(teacher, student)
+    _check_tokenizers(teacher, student, config)
     if config.dataset not in BUILTIN_CORPORA and corpus_route(config.dataset) == "file":
         path = Path(config.dataset).expanduser()
         if not path.is_file():
@@ -202,16 +203,20 @@ def _check_model(spec: str, role: str) -> models.Spec:
     return resolved
 
 
-def _check_tokenizers(teacher: models.Spec, student: models.Spec) -> None:
-    """Both models must share one vocabulary (a preset student has its teacher's tokenizer).
-    Never fetches: a pretrained model not fetched yet was refused by `_check_model` (a fetch here
+def _check_tokenizers(teacher: models.Spec, student: models.Spec,
+                      config: DistillConfig) -> str | None:
+    """Two tokenizers that differ train across them (training/cross_tokenizer.py), with the
+    settings that allows; one tokenizer refuses a cross_tokenizer loss named outright. Never
+    fetches: a pretrained model not fetched yet was refused by `_check_model` (a fetch here
     would hold the page for a minute with nothing shown); should one get here, the run itself
     checks the tokenizers once it has the model."""
-    if student.kind == "preset" or teacher.name == student.name:
-        return
-    if any(s.kind == "pretrained" and models.model_folder(s) is None for s in (teacher, student)):
-        return
-    models.require_compatible(models.load_tokenizer(teacher), models.load_tokenizer(student))
+    if (student.kind == "preset" and not student.base) or teacher.name == student.name:
+        return one_tokenizer(config)
+    if any(s.kind == "pretrained" and models.model_folder(s) is None
+           for s in (teacher, student, *([models.resolve(student.base)] if student.base else []))):
+        return None
+    return cross_kind(config, models.load_tokenizer(teacher),
+                      models.load_tokenizer(student, teacher.name))
 
 
 def _check_on_hub(repo_id: str, role: str) -> None:

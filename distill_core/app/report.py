@@ -4,6 +4,7 @@
     notice(run, status, step)        ("error", "The run failed; see …") for a run that ended badly
     verdict_rows(run.summary())      [(label, value text)], the same rows as `distill show`
     verdict_sentence(run.summary())  "The student keeps 92.1 % of the teacher's quality ..."
+                                     and whether it beat the baseline at equal compute
 
 Every number comes from metrics.jsonl or summary.json: nothing here is estimated except the
 ETA, which assumes the remaining steps take as long as the ones done so far.
@@ -62,8 +63,10 @@ def verdict_rows(summary: dict) -> list[tuple[str, str]]:
             if m.key in summary and (summary.get(m.key) is not None or m.key == "baseline_ppl")]
 
 
-def verdict_sentence(summary: dict) -> str:
-    """The run's result in one or two sentences, every number measured (from summary.json)."""
+def verdict_sentence(summary: dict, detail: bool = True) -> str:
+    """The run's result in one or two sentences, every number measured (from summary.json);
+    `detail=False` leaves out the equal-compute verdict (a card that must fit above its curves
+    on a projector says it beside them: `equal_compute_sentence(summary, detail=False)`)."""
     keep, size, speed = (summary.get(k) for k in ("retention_pct", "size_ratio", "speedup"))
     if keep is None or size is None or speed is None:
         return "This run has no final measurements yet."
@@ -76,7 +79,30 @@ def verdict_sentence(summary: dict) -> str:
     if summary.get("gap_closed_pct") is not None:
         text += (f" It closes {summary['gap_closed_pct']:.1f} % of the gap to the teacher "
                  "(against the same student trained without one).")
-    return text
+    return text + (equal_compute_sentence(summary) if detail else "")
+
+
+def equal_compute_sentence(summary: dict, detail: bool = True) -> str:
+    """' At equal compute, distillation beat training without a teacher: …' from the baseline
+    trained on to the student's FLOPs (the verdict: FLOPs do not depend on the machine) and,
+    beside it, to its seconds; '' for a run without those figures."""
+    student, flops = summary.get("student_ppl"), summary.get("equal_flops_baseline_ppl")
+    if student is None or flops is None:
+        return ""
+    won = student < flops
+    text = (f" At equal compute, distillation {'beat' if won else 'did not beat'} training "
+            "without a teacher")
+    if not detail:
+        return text + " for the same training FLOPs."
+    text += (f": the baseline given the student's training FLOPs "
+            f"({summary.get('equal_flops_baseline_steps'):,} steps) reached perplexity "
+            f"{flops:.3f} against the student's {student:.3f}")
+    timed = summary.get("equal_time_baseline_ppl")
+    if timed is not None:
+        same = (student < timed) == won
+        text += (f"; given its training time ({summary.get('equal_time_baseline_steps'):,} steps "
+                 f"on this machine) {timed:.3f}{'' if same else ', which reverses the verdict'}")
+    return text + "."
 
 
 def run_caption(config: dict) -> str:

@@ -12,11 +12,13 @@ from distill_core.app.experiment_figures import experiment_figure, save_figure
 from distill_core.cli.flags import (add_config_file, add_config_flags, add_quiet, add_runs_dir,
                                     config_flags_given, config_from_args)
 from distill_core.cli.tables import table, verdict_table
+from distill_core.config import DistillConfig
 from distill_core.errors import InputError
 from distill_core.store.jobs import pump_after_run
 from distill_core.store.runs import load_run
 from distill_core.training import experiments, sweep
-from distill_core.training.loop import Cancelled, distill, resume_run
+from distill_core.training.loop import Cancelled, RunResult, distill, resume_run
+from distill_core.training.side_by_side import train_together
 from distill_core.training.on_policy_experiment import compare_on_policy, comparison_table
 
 # ---------------------------------------------------------------------------------------------
@@ -24,6 +26,8 @@ from distill_core.training.on_policy_experiment import compare_on_policy, compar
 
 
 def cmd_run(args) -> int:
+    if args.side_by_side:
+        return _run_side_by_side(args)
     train, queue_root = _training(args)
     try:
         result = train(_run_progress(args.quiet))
@@ -37,6 +41,25 @@ def cmd_run(args) -> int:
     if result.run is not None:
         print(f"\nrun {result.run.id} saved in {result.run.path}")
     return 0
+
+
+def _run_side_by_side(args) -> int:
+    """`distill run --side-by-side ID,ID,...`: queued runs trained together (the queue's
+    process, store.groups); a verdict line per run, then the next queued run is started."""
+    root = args.runs_dir
+    try:
+        runs = [load_run(run_id, root) for run_id in args.side_by_side.split(",")]
+        configs = [DistillConfig.from_dict(run.config()) for run in runs]
+        outcomes = train_together(configs, runs, on_event=_run_progress(True))
+    except Cancelled:
+        print("runs cancelled; each student so far is kept in its run folder", file=sys.stderr)
+        return 143
+    finally:
+        pump_after_run(root)
+    for run, outcome in zip(runs, outcomes):
+        state = run.status().get("state")
+        print(f"run {run.id}: {state}" + (f" ({outcome})" if state != "done" else ""))
+    return 0 if all(isinstance(o, RunResult) for o in outcomes) else 1
 
 
 def _training(args):
@@ -172,6 +195,7 @@ def add_parsers(sub) -> None:
     run.add_argument("--recipe", help="start from a named recipe (`distill recipes` lists them); "
                      "flags override it")
     run.add_argument("--run-id", help="fill this existing (queued) run instead of a new one")
+    run.add_argument("--side-by-side", metavar="RUN,RUN", help=argparse.SUPPRESS)  # the queue
     run.add_argument("--resume", metavar="RUN", help="continue a cancelled or crashed run from "
                      "its last checkpoint (its own settings; see --checkpoint-every)")
     sw = sub.add_parser("sweep", help="one run per (alpha, temperature), on one teacher cache; "

@@ -14,6 +14,7 @@ from pathlib import Path
 import datasets
 from datasets import Dataset, DatasetDict
 
+from distill_core.data import python_docs
 from distill_core.errors import InputError
 from distill_core.paths import looks_like_path
 from distill_core.policy import Limits
@@ -25,13 +26,15 @@ FILE_KINDS = {".txt": "text", ".jsonl": "json", ".json": "json", ".csv": "csv"}
 def load_corpus(spec: str, *, text_column: str = "text", config: str | None = None,
                 split: str | None = None, validation_fraction: float = 0.05, seed: int = 0,
                 max_bytes: int | None = None, train_stories: int | None = None,
-                validation_stories: int | None = None) -> DatasetDict:
+                validation_stories: int | None = None,
+                train_docs: int | None = None) -> DatasetDict:
     """Load a corpus as splits "train" and "validation" with one column, "text".
 
     spec is one of:
       "tinytales"    the built-in story corpus (also keeps its "logprob" column); the story
                      counts, when given, go to `tinytales.load`.
-      "python-docs"  the standard library's pydoc topics, read at run time; one topic per document.
+      "python-docs"  this Python's pydoc topics and standard-library docstrings, read at run time
+                     (python_docs.py), with a fixed held-out set: the same for every seed.
       a file path    .txt, .jsonl / .json (JSON lines) or .csv, UTF-8, at most `max_bytes`
                      (default 50 MB; a server passes its
                      own cap, see store/limits.py).
@@ -43,6 +46,8 @@ def load_corpus(spec: str, *, text_column: str = "text", config: str | None = No
                      it uses "train", and "validation" if the dataset has it.
     Where no validation split exists, a seeded shuffle puts `validation_fraction` of the documents
     (at least one) in "validation" and the rest in "train". Empty texts are dropped.
+    `train_docs` (every corpus but tinytales, which takes `train_stories`) keeps the first N
+    training documents, in the corpus's order; the validation documents do not depend on it.
     """
     if not spec.strip():
         raise InputError(f"no corpus given: name a built-in one ({', '.join(BUILTIN_CORPORA)}), "
@@ -55,15 +60,28 @@ def load_corpus(spec: str, *, text_column: str = "text", config: str | None = No
     if route != "hub" and (config is not None or split is not None):
         raise InputError(f"config and split apply only to Hugging Face datasets, not to {spec!r}")
     if route == "tinytales":
+        if train_docs is not None:
+            raise InputError("for tinytales, give the number of stories as train_stories")
         return _tinytales(train_stories, validation_stories, seed)
     if route == "python-docs":
-        return _carve(_python_docs(), validation_fraction, seed, "python-docs")
+        return first_train_docs(python_docs.load(), train_docs)
     if route == "file":
         if max_bytes is None:
             max_bytes = int(Limits().max_data_mb * 1e6)
         docs = _read_file(Path(spec).expanduser(), text_column, max_bytes)
-        return _carve(docs, validation_fraction, seed, spec)
-    return _load_hub(spec, config, split, text_column, validation_fraction, seed)
+        return first_train_docs(_carve(docs, validation_fraction, seed, spec), train_docs)
+    return first_train_docs(_load_hub(spec, config, split, text_column, validation_fraction, seed),
+                            train_docs)
+
+
+def first_train_docs(corpus: DatasetDict, n: int | None) -> DatasetDict:
+    """The corpus with only its first `n` training documents (all of them when `n` is None or
+    at least their number); the validation split is left as it is."""
+    if n is None or n >= len(corpus["train"]):
+        return corpus
+    if n < 1:
+        raise InputError(f"train_docs must be at least 1, got {n}")
+    return DatasetDict(train=corpus["train"].select(range(n)), validation=corpus["validation"])
 
 
 def corpus_route(spec: str) -> str:
@@ -102,15 +120,6 @@ def _tinytales(train_stories: int | None, validation_stories: int | None, seed: 
         if n < 1:
             raise InputError(f"{name} must be at least 1, got {n}")
     return tinytales.load(**counts, seed=seed)
-
-
-def _python_docs() -> Dataset:
-    try:
-        from pydoc_data.topics import topics
-    except ImportError:
-        raise InputError("this Python has no pydoc_data module, so python-docs is not available: "
-                         "pick tinytales or a file instead") from None
-    return Dataset.from_dict({"text": [topics[k] for k in sorted(topics)]})
 
 
 # ---------------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from distill_core.kd.terms import loss_sums
 from distill_core.kd.topk import TopK
 
 __all__ = ["CHUNK_BYTES", "autograd_chunk", "chunk_maths", "chunked_loss", "count_kept",
-           "graph_loss", "row_reader", "rows_per_chunk", "teacher_has_grad", "teacher_reader"]
+           "graph_loss", "loss_weights", "row_reader", "rows_per_chunk", "teacher_has_grad", "teacher_reader"]
 
 # The default chunk: this many bytes of float32 logits (at V = 49,152, 170 positions). Measured
 # (bench/loss_memory.py): 32 MiB chunks are faster than one pass at V = 49,152; 4-8 MiB chunks
@@ -157,16 +157,20 @@ def _chunk_pass(s, teacher, labels, keep, n, plan: _Plan, weights=None):
     return kd, ce, grad
 
 
+def loss_weights(alpha: float, temperature: float) -> tuple[float, float]:
+    """(w_kd, w_ce) = (α T², 1 − α): the weights of the KD and CE parts in every total."""
+    return alpha * temperature**2, 1.0 - alpha
+
+
 def weighted_total(ctx, kd: torch.Tensor, ce: torch.Tensor, weights: tuple[float, float]):
     """(total, kd, ce) with total = w_kd kd + w_ce ce; a part that weighs nothing is reported
-    but marked non-differentiable on the autograd context `ctx`."""
+    but left out of the total (and marked non-differentiable on the autograd context `ctx`,
+    when there is one: None in a plain autograd graph)."""
     w_kd, w_ce = weights
-    if w_ce == 0.0:
-        ctx.mark_non_differentiable(ce)  # reported, weighs nothing
-        return w_kd * kd, kd, ce
-    if w_kd == 0.0:
-        ctx.mark_non_differentiable(kd)
-        return w_ce * ce, kd, ce
+    if w_ce == 0.0 or w_kd == 0.0:
+        if ctx is not None:  # reported, weighs nothing
+            ctx.mark_non_differentiable(ce if w_ce == 0.0 else kd)
+        return (w_kd * kd if w_ce == 0.0 else w_ce * ce), kd, ce
     return w_kd * kd + w_ce * ce, kd, ce
 
 
@@ -235,7 +239,4 @@ def graph_loss(student_logits, teacher, labels, keep, *, alpha: float, temperatu
     if y is not None and keep is not None:
         y = y.masked_fill(~keep, 0)
     kd, ce = loss_sums(x, t, y, keep, alpha=alpha, temperature=temperature, kind=kind, beta=beta)
-    kd, ce = kd / n, ce / n
-    w_kd, w_ce = weights
-    total = w_kd * kd if w_ce == 0.0 else w_ce * ce if w_kd == 0.0 else w_kd * kd + w_ce * ce
-    return total, kd, ce
+    return weighted_total(None, kd / n, ce / n, weights)

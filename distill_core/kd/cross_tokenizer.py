@@ -23,7 +23,8 @@ Two kinds of KD term, averaged over groups, with p = softmax(z / T) on each side
              first token multiplied by the probability of the rest of the group's tokens
              (P(x1 … xn) = P(x1) Π P(xk | x<k)), so the whole span's probability is compared.
 
-total = α T² KD + (1 − α) CE(student, its own labels), as `kd_loss`.
+total = α T² KD + (1 − α) CE(student, its own labels), as `kd_loss` (kd.chunked's
+weighted_total: the one place that formula is written).
 """
 
 from __future__ import annotations
@@ -36,11 +37,19 @@ import torch.nn.functional as F
 from distill_core.errors import InputError
 from distill_core.kd.checks import (TEMPERATURE_RANGE, check_alpha, check_logits,
                                     check_temperature, compute_dtype)
+from distill_core.kd.chunked import loss_weights, weighted_total
 
-__all__ = ["CROSS_KINDS", "Groups", "cross_tokenizer_kd_loss", "cross_tokenizer_loss",
+__all__ = ["CROSS_HELP", "CROSS_KINDS", "CROSS_SETTINGS", "Groups", "cross_tokenizer_kd_loss", "cross_tokenizer_loss",
            "span_log_probs", "uld_distance"]
 
 CROSS_KINDS = ("uld", "aligned")
+CROSS_SETTINGS = ("auto", *CROSS_KINDS)  # the run setting `cross_tokenizer` (config.py)
+CROSS_HELP = ("The loss between a teacher and a student whose tokenizers differ: uld compares "
+              "both distributions sorted by probability (no vocabulary map); aligned adds a KL "
+              "over the tokens both vocabularies spell alike where one token on each side covers "
+              "the same text. auto = aligned when they share at least half of the smaller "
+              "vocabulary, else uld; unused (and refused if named) when the tokenizers are the "
+              "same.")
 
 
 @dataclass(frozen=True)
@@ -165,4 +174,5 @@ def cross_tokenizer_kd_loss(student_logits, teacher_logits, groups: Groups, *, s
         kd = cross_tokenizer_loss(student_logits, teacher_logits, groups,
                                   student_labels=student_labels, teacher_labels=teacher_labels,
                                   temperature=t, kind=kind, shared=shared)
-    return alpha * t * t * kd + (1.0 - alpha) * ce, {"kd": kd, "ce": ce}
+    total, kd, ce = weighted_total(None, kd, ce, loss_weights(alpha, t))
+    return total, {"kd": kd, "ce": ce}

@@ -41,9 +41,9 @@ import torch.nn.functional as F
 
 from distill_core.errors import InputError
 from distill_core.kd.checks import check_logits, check_loss_settings, check_pair, compute_dtype
-from distill_core.kd.chunked import (autograd_chunk, chunk_maths, count_kept, row_reader,
-                                     rows_per_chunk, teacher_has_grad, teacher_reader,
-                                     weighted_total)
+from distill_core.kd.chunked import (autograd_chunk, chunk_maths, count_kept, loss_weights,
+                                     row_reader, rows_per_chunk, teacher_has_grad,
+                                     teacher_reader, weighted_total)
 from distill_core.kd.losses import kd_loss, kept_positions
 from distill_core.kd.topk import TopK, check_top_k_teacher
 
@@ -342,5 +342,5 @@ def _plan(student: Head, teacher, split: bool, rows: int, *, alpha, temperature,
         x is not None and x.requires_grad for x in student)
     return _Plan(chunk, ce_chunk, rows, dtype, (_mm_dtype(student.hidden, student.weight),
                                                 mm_teacher),
-                 (alpha * temperature**2, 1.0 - alpha), want_grad,
+                 loss_weights(alpha, temperature), want_grad,
                  (teacher_kind, teacher.vocab if isinstance(teacher, TopK) else None))

@@ -28,8 +28,8 @@ from distill_core.errors import InputError
 from distill_core.kd.checks import (KINDS, TEMPERATURE_RANGE, as_bool_mask, check_beta,
                                     check_kind, check_labels, check_logits, check_loss_settings,
                                     check_pair, check_temperature, compute_dtype)
-from distill_core.kd.chunked import (CHUNK_BYTES, chunked_loss, graph_loss, rows_per_chunk,
-                                     teacher_has_grad)
+from distill_core.kd.chunked import (CHUNK_BYTES, chunked_loss, graph_loss, loss_weights,
+                                     rows_per_chunk, teacher_has_grad)
 from distill_core.kd.divergences import kl_between
 from distill_core.kd.topk import TopK, check_top_k_teacher, top_k, top_k_of_log_probs
 
@@ -130,7 +130,7 @@ def kd_loss(
     teacher = teacher_logits if alpha > 0.0 else None
     rows = rows_per_chunk(chunk_size, lead.numel(), vocab)
     spec = dict(alpha=alpha, temperature=temperature, kind=kind, beta=beta,
-                weights=(alpha * temperature**2, 1.0 - alpha))
+                weights=loss_weights(alpha, temperature))
     if teacher_has_grad(teacher):
         total, kd, ce = graph_loss(student_logits, teacher, labels, keep, **spec)
     else:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Group", "TextAlignment", "align_text", "alignment_lines", "group_rows",
+__all__ = ["Group", "TextAlignment", "align_text", "align_tokens", "alignment_lines", "group_rows",
            "shared_vocabulary"]
 
 
@@ -67,8 +67,13 @@ def _cuts(ends: list[int]) -> dict[int, int]:
 
 def align_text(text: str, teacher_tok, student_tok) -> TextAlignment:
     """Both tokenizations of `text` and the groups between the cuts they share."""
-    t_ids, t_ends = _tokenize(teacher_tok, text)
-    s_ids, s_ends = _tokenize(student_tok, text)
+    return align_tokens(text, *_tokenize(teacher_tok, text), *_tokenize(student_tok, text))
+
+
+def align_tokens(text: str, t_ids: list[int], t_ends: list[int], s_ids: list[int],
+                 s_ends: list[int]) -> TextAlignment:
+    """`align_text` for tokenizations already made (ids and each token's end, in characters
+    of `text`): a training block's two tokenizations (data.two_tokenizations)."""
     t_cuts, s_cuts = _cuts(t_ends), _cuts(s_ends)
     groups, start, t0, s0 = [], 0, 0, 0
     for cut in sorted(t_cuts.keys() & s_cuts.keys()):

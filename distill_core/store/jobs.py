@@ -11,6 +11,9 @@ starting while "queued" with a pid, training while "running". A sweep's cells wa
 entry of the line (their status names the sweep): `pump` starts one `distill sweep --sweep-id`
 process for them, which holds one slot while it trains them in turn; a sweep started in the
 foreground (`distill sweep --alpha ...`) creates its cells already owned by its own process.
+When a slot frees, the waiting runs that may train with the first in line (groups.gather:
+same teacher, data and batches; at most `max_together`) start as one `distill run
+--side-by-side` process, which trains them together (training/side_by_side.py).
 
 A process is recorded by pid, start time and boot id (processes.py): a run whose stored
 process is not that very process any more is not alive, and `cancel` signals only it.
@@ -33,7 +36,8 @@ a new one.
 
 `cancel` marks a run that is not training yet cancelled (a process started for it then finds
 it so and stops), or sends SIGTERM to the process training it (the loop stops at the next step
-and keeps the student).
+and keeps the student); for a run trained side by side it only leaves the mark its process
+reads before each step, so the others go on.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from distill_core.config import DistillConfig
 from distill_core.errors import InputError
 from distill_core.locks import exclusive_lock
 from distill_core.policy import Limits, check_steps, env_name
+from distill_core.store.groups import gather
 from distill_core.store.limits import load_limits
 from distill_core.store.processes import identity, is_alive, pid_alive, same_process, send_signal
 from distill_core.store.runs import Run, config_hash, load_run, now, run_folders, runs_root
@@ -60,10 +65,10 @@ CANCEL_MARK = "cancel-asked"  # in a run folder: the pid that SIGTERM was sent t
 ATTACHABLE = ("done", "running", "queued")  # states a Start may attach to, the best first
 
 __all__ = ["ATTACHABLE", "CANCEL_MARK", "LOCK_NAME", "SWEEPS_FOLDER", "Taken", "cancel",
-           "change_status", "claim", "enqueue", "launch", "mark_orphans", "ordinal",
+           "cancel_asked", "change_status", "claim", "enqueue", "launch", "mark_orphans", "ordinal",
            "pid_alive", "pump", "pump_after_run", "queue_line", "queue_lock", "queue_position",
-           "same_settings", "spawn", "stalled", "statuses", "sweep_command", "sweep_log",
-           "training_command", "training_env", "waiting"]
+           "same_settings", "side_by_side_command", "spawn", "stalled", "statuses",
+           "sweep_command", "sweep_log", "training_command", "training_env", "waiting"]
 
 
 class Taken(InputError):
@@ -89,6 +94,12 @@ def training_command(run: Run, root: Path) -> list[str]:
     """The command that trains a queued run: the CLI, filling that run's folder."""
     return [sys.executable, "-m", "distill_core.cli", "run", "--config", str(run.config_path),
             "--run-id", run.id, "--runs-dir", str(root), "--quiet"]
+
+
+def side_by_side_command(runs: list[Run], root: Path) -> list[str]:
+    """The command that trains several queued runs side by side in one process."""
+    return [sys.executable, "-m", "distill_core.cli", "run", "--side-by-side",
+            ",".join(run.id for run in runs), "--runs-dir", str(root), "--quiet"]
 
 
 def sweep_command(sweep_id: str, root: Path) -> list[str]:
@@ -158,10 +169,11 @@ def change_status(run: Run, state: str, when=None, **extra) -> dict | None:
         return run.set_status(state, **extra)
 
 
-def claim(run: Run, resume: bool = False) -> dict:
+def claim(run: Run, resume: bool = False, group: list[str] | None = None) -> dict:
     """The training process's "running" write, as a compare-and-set: this process takes `run`
     if it is queued and owned by no live process but this one, or (with `resume`) cancelled,
-    failed or left by a dead process. Raises Taken otherwise (status untouched)."""
+    failed or left by a dead process. Raises Taken otherwise (status untouched). `group`: the
+    ids of the runs it trains side by side with (recorded; `cancel` then stops it alone)."""
     me = identity()
 
     def ours(status: dict) -> bool:
@@ -171,7 +183,7 @@ def claim(run: Run, resume: bool = False) -> dict:
         return resume and (status.get("state") in ("cancelled", "failed") or stalled(status))
 
     with queue_lock(run.root):
-        status = change_status(run, "running", ours, **me)
+        status = change_status(run, "running", ours, **me, group=group)
         if status is None:
             now = run.status()
             owner = f" by process {now['pid']}" if is_alive(now) else ""
@@ -315,7 +327,7 @@ def _pump(root: Path, limits: Limits) -> list[str]:
     rows = statuses(root)
     busy = _busy(rows)
     started = []
-    for entry in _line(rows):
+    for entry in gather(_line(rows), limits.max_together):
         if busy >= limits.max_concurrent:
             break
         started += _start(entry, root, limits)
@@ -325,11 +337,15 @@ def _pump(root: Path, limits: Limits) -> list[str]:
 
 def _start(entry, root: Path, limits: Limits) -> list[str]:
     """Start the process of one waiting entry (the queue lock held): `distill run --run-id`
-    for a run, `distill sweep --sweep-id` for a sweep's cells. Each run it owns then records
-    that process, compare-and-set: only if it is still waiting. Returns their ids."""
+    for a run, `distill sweep --sweep-id` for a sweep's cells, `distill run --side-by-side`
+    for runs trained together (groups.gather). Each run it owns then records that process,
+    compare-and-set: only if it is still waiting. Returns their ids."""
     run, status = entry[0]
     if status.get("sweep"):
         pid = spawn(sweep_command(status["sweep"], root), sweep_log(status["sweep"], root),
+                    training_env(limits))
+    elif len(entry) > 1:
+        pid = spawn(side_by_side_command([r for r, _ in entry], root), run.path / "log.txt",
                     training_env(limits))
     else:
         pid = spawn(training_command(run, root), run.path / "log.txt", training_env(limits))
@@ -396,6 +412,8 @@ def cancel(run_id: str, root=None, *, session: str | None = None) -> bool:
     if status.get("state") != "running" or not is_alive(status):
         return False
     (run.path / CANCEL_MARK).write_text(str(status["pid"]))  # if it dies before answering
+    if status.get("group"):  # trained side by side: its process stops this run alone
+        return True
     return send_signal(status, signal.SIGTERM)
 
 
@@ -407,7 +425,7 @@ def mark_orphans(root=None) -> list[str]:
     for run, status in statuses(runs_root(root)):
         if not stalled(status):
             continue
-        if _cancel_asked(run, status["pid"]):
+        if cancel_asked(run, status["pid"]):
             done = change_status(run, "cancelled", stalled,
                                  error="cancelled while its process was starting")
         else:
@@ -419,7 +437,8 @@ def mark_orphans(root=None) -> list[str]:
     return marked
 
 
-def _cancel_asked(run: Run, pid) -> bool:
+def cancel_asked(run: Run, pid) -> bool:
+    """True when `cancel` asked process `pid` to stop `run` (its mark in the run folder)."""
     try:
         return (run.path / CANCEL_MARK).read_text().strip() == str(pid)
     except OSError:

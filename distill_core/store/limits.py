@@ -10,6 +10,9 @@ is set wins over the file.
 
     setting                 variable                          default
     max_concurrent          DISTILL_MAX_CONCURRENT            half the CPU cores, at least 1
+    max_together            DISTILL_MAX_TOGETHER              8 (waiting runs that share teacher
+                                                              and batches, trained side by side
+                                                              in one process: store/groups.py)
     max_queued_per_session  DISTILL_MAX_QUEUED_PER_SESSION    3 (waiting or training)
     max_waiting             DISTILL_MAX_WAITING               100 (all sessions together)
     max_steps               DISTILL_MAX_STEPS                 none (the config's own 1,000,000)

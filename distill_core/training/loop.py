@@ -1,7 +1,7 @@
 """The distillation loop: `distill(config) -> RunResult`, on Accelerate.
 
     prepare        (prepared.py) the teacher, tokenizer, token blocks; the precision to train in
-    _setup         load the student, open the teacher source (live | cached), wrap for Accelerate
+    setup          load the student, open the teacher source (live | cached), wrap for Accelerate
     for each step:
         _train_step      one optimiser step of each student (and the baseline) on one batch:
           _optimizer_step  for each micro-batch (B/world/accum sequences of seq_len tokens):
@@ -12,6 +12,7 @@
                              backward(total / accum)
                            clip, AdamW step, warmup + cosine learning rate
         _after_step      evaluate, probes, log, checkpoint (and a SIGTERM cancels before a step)
+    equal_compute  with a baseline: it trains on past `steps` to the student's FLOPs and time
     summary.finish  save the students, write summary.json; the run is marked done, and only
                     then is its checkpoint (taken after the last step too) removed
 
@@ -46,19 +47,21 @@ from distill_core.store.limits import load_limits
 from distill_core.store.jobs import claim
 from distill_core.store.processes import identity
 from distill_core.store.runs import Run, runs_root
-from distill_core.training import (compiling, evaluate, hidden_states, on_policy, probes,
-                                   teacher_source)
+from distill_core.training import (compiling, equal_compute, hidden_states, on_policy,
+                                   probes, teacher_source)
 from distill_core.training.checkpoints import (drop_checkpoint, load_checkpoint,
                                               recover_checkpoint, save_checkpoint)
+from distill_core.training.cross_tokenizer import student_vocab
 from distill_core.training.prepared import (Prepared, batch_order, check_context,
                                              decide_precision, load_blocks, micro_batches,
                                              mixed_precision, prepare)
-from distill_core.training.run_state import RunState, StopRequest
+from distill_core.training.run_state import RunState, StopRequest, failure_line
 from distill_core.training.summary import finish, save_student
+from distill_core.training.validation import validation_record
 
-__all__ = ["Cancelled", "Prepared", "RunResult", "batch_order", "check_context",
-           "decide_precision", "distill", "load_blocks", "lr_at", "micro_batches",
-           "mixed_precision", "prepare", "resume_run", "save_student"]
+__all__ = ["Cancelled", "Prepared", "RunResult", "advance", "batch_order", "begin",
+           "check_context", "decide_precision", "distill", "end", "load_blocks", "lr_at",
+           "micro_batches", "mixed_precision", "prepare", "resume_run", "save_student", "setup"]
 
 
 @dataclass
@@ -140,21 +143,13 @@ def distill(config: DistillConfig, on_event=None, run: Run | None = None,
         raise
     except BaseException as err:
         if run is not None:
-            run.set_status("failed", error=_failure(err))
+            run.set_status("failed", error=failure_line(err))
         raise
     finally:
         if acc.trackers:
             acc.end_training()  # close the trackers (TensorBoard flushes its event file)
         if old_handler is not None:
             signal.signal(signal.SIGTERM, old_handler)
-
-
-def _failure(err: BaseException) -> str:
-    """A failed run's one-line error, with what to change when it ran out of memory."""
-    message = str(err).splitlines()[0] if str(err) else type(err).__name__
-    if isinstance(err, MemoryError) or "allocate memory" in message:
-        message = f"out of memory ({message}): lower batch_size or seq_len, or raise grad_accum"
-    return f"{type(err).__name__}: {message}"
 
 
 def _accelerator(precision: str, on_cpu: bool, config: DistillConfig | None = None,
@@ -179,39 +174,59 @@ def _accelerator(precision: str, on_cpu: bool, config: DistillConfig | None = No
 def _train(config: DistillConfig, acc, run: Run | None, emit, stop: StopRequest,
            prepared: Prepared,
            resume: bool = False, precision: dict | None = None) -> RunResult:
-    s = _setup(config, acc, run, emit, stop, prepared)
+    s = setup(config, acc, run, emit, stop, prepared)
     s.precision_choice = precision
     if acc.log_with:
         acc.init_trackers("distill-playground", config={
             k: v for k, v in config.to_dict().items() if v is not None})
-    emit({"type": "start", "steps": config.steps, "train_blocks": len(s.train_blocks),
-          "val_blocks": len(s.val_blocks), "processes": acc.num_processes,
-          "precision": acc.mixed_precision, "teacher_mode": s.source.mode})
+    begin(s, resume)
+    for step in range(s.step, config.steps):
+        advance(s, step)
+    return end(s)
+
+
+def begin(s: RunState, resume: bool = False) -> None:
+    """Announce the run (its start event and notices); go on from its checkpoint with
+    `resume`, else record the untrained student's probes (the scrubber starts there)."""
+    s.emit({"type": "start", "steps": s.config.steps, "train_blocks": len(s.train_blocks),
+            "val_blocks": len(s.val_blocks), "processes": s.acc.num_processes,
+            "precision": s.acc.mixed_precision, "teacher_mode": s.source.mode})
     for line in teacher_source.unfused_notes(s.student(), s.source):
-        emit({"type": "notice", "message": line})
+        s.emit({"type": "notice", "message": line})
     s.t0 = time.time()
     if resume:
         _restore(s)
-    elif s.main and run is not None:  # the scrubber starts from the untrained student
-        probes.record(run, 0, s.student(), s.teacher, s.tokenizer)
-    for step in range(s.step, config.steps):
-        if stop.asked:
-            _cancel(s)
-        if s.compiler.due(step, config.steps):
-            s.compiler.start(s.students)
-        record = _train_step(s, step)
-        _after_step(s, record)
+    elif s.main and s.run is not None and s.prepared.cross is None:  # probes need one tokenizer
+        probes.record(s.run, 0, s.student(), s.teacher, s.tokenizer)
+
+
+def advance(s: RunState, step: int) -> None:
+    """Step `step` of the run: Cancelled if it was asked to stop, else compile when due,
+    train one step, then evaluate, log and checkpoint as due."""
+    if s.stop.asked:
+        _cancel(s)
+    if s.compiler.due(step, s.config.steps):
+        s.compiler.start(s.students)
+    _after_step(s, _train_step(s, step))
+
+
+def end(s: RunState) -> RunResult:
+    """The trained run: hooks off, students saved and summary written (main process)."""
     if s.hidden:
         s.hidden.close()  # the student leaves the run without its recording hooks
+    last_lr = lr_at(s.config.steps - 1, peak=s.config.lr, warmup=s.config.warmup_steps,
+                    total=s.config.steps)  # the baseline trains on at it, to the student's cost
+    s.equal_compute = equal_compute.extend_baseline(
+        s, functools.partial(_optimizer_step, s, "baseline", alpha=0.0), last_lr)
     summary = {}
     if s.main:
         summary = finish(s)
-        emit({"type": "done", "summary": summary})
-    acc.wait_for_everyone()
-    return RunResult(summary, s.student(), run, s.history)
+        s.emit({"type": "done", "summary": summary})
+    s.acc.wait_for_everyone()
+    return RunResult(summary, s.student(), s.run, s.history)
 
 
-def _setup(config: DistillConfig, acc, run, emit, stop: StopRequest,
+def setup(config: DistillConfig, acc, run, emit, stop: StopRequest,
            prepared: Prepared) -> RunState:
     """Load the student, check it against the teacher, open the teacher source, wrap the
     students and their optimisers for Accelerate."""
@@ -220,14 +235,10 @@ def _setup(config: DistillConfig, acc, run, emit, stop: StopRequest,
     if config.batch_size % (world * config.grad_accum):
         raise InputError(f"batch_size {config.batch_size} must divide evenly over {world} "
                          f"processes x {config.grad_accum} accumulation steps")
-    teacher, tokenizer = prepared.teacher, prepared.tokenizer
+    teacher = prepared.teacher
     student = models.load_student(config.student, teacher, seed=config.seed,
                                   limits=load_limits(config.runs_dir))
-    verdict = models.require_compatible(
-        tokenizer, models.load_tokenizer(config.student, config.teacher),
-        teacher.get_output_embeddings().weight.shape[0],
-        student.get_output_embeddings().weight.shape[0])
-    vocab = verdict.vocab_size if verdict.verdict == "padded_rows" else None
+    vocab = student_vocab(prepared, teacher, student)  # tokenizers that differ: cross runs only
     check_context(student, config.seq_len, "student")
     val_blocks = prepared.val_blocks[:config.eval_blocks]
     order = batch_order(len(prepared.train_blocks), config.batch_size, config.steps, config.seed)
@@ -268,7 +279,8 @@ def _train_step(s: RunState, step: int) -> dict:
     config = s.config
     step_start = time.time()
     lr = lr_at(step, peak=config.lr, warmup=config.warmup_steps, total=config.steps)
-    logs = {key: _compiled_or_eager(s, key, step, lr) for key in s.students}
+    logs = {key: s.shared_step(key, step, functools.partial(equal_compute.timed, s, key,
+            functools.partial(_compiled_or_eager, s, key, step, lr))) for key in s.students}
     s.step = step + 1
     s.tokens += config.batch_size * config.seq_len
     # training only: evaluation and (the first compiled step's extra) compile time are left out
@@ -324,18 +336,8 @@ def _optimizer_step(s: RunState, key: str, step: int, lr: float, alpha: float) -
     opt.zero_grad(set_to_none=True)
     loss, kd, ce = acc.reduce(sums, reduction="mean").tolist()
     if not all(math.isfinite(v) for v in (loss, kd, ce)):
-        raise FloatingPointError(_not_finite(s, key, loss, step, lr, alpha))
+        raise FloatingPointError(s.not_finite(key, loss, step, lr, alpha))
     return loss, kd, ce
-
-
-def _not_finite(s: RunState, key: str, loss: float, step: int, lr: float, alpha: float) -> str:
-    """The one line that stops a run whose loss is nan or inf, naming the settings in play."""
-    settings = [f"temperature={s.config.temperature:g}", f"alpha={alpha:g}"] if alpha > 0 else []
-    settings += [f"lr={lr:.3g} (peak {s.config.lr:g})", f"precision={s.precision}"]
-    advice = ["a lower lr"] + (["a temperature nearer 1"] if alpha > 0 else []) \
-        + (["precision fp32"] if s.precision != "fp32" else [])
-    return (f"{key} loss became {loss} at step {step + 1} with {', '.join(settings)}; "
-            f"try {' or '.join(advice)}")
 
 
 def _rollout(s: RunState, model, x: torch.Tensor, step: int, micro: int):
@@ -368,8 +370,8 @@ def _loss_step(s: RunState, model, source, idx, x, alpha: float, accum: int,
     Returns (total, kd, ce) / accum, detached. Gradients sync across processes when `sync`."""
     acc, config, forward = s.acc, s.config, model if forward is None else forward
     targets = source.targets(idx, x) if source else None  # a teacher Head, logits or a TopK
-    loss = fused_kd_loss if generated is None else functools.partial(on_policy.gkd_loss,
-                                                                     generated=generated)
+    loss = (source.loss if source else fused_kd_loss) if generated is None else \
+        functools.partial(on_policy.gkd_loss, generated=generated)
     with (contextlib.nullcontext() if sync else acc.no_sync(model)), acc.autocast():
         student = models.student_head(forward, acc.unwrap_model(model), x, s.vocab)  # or logits
         total, parts = loss(student, targets, x[:, 1:], alpha=alpha,
@@ -386,9 +388,9 @@ def _after_step(s: RunState, record: dict) -> None:
     last = step == config.steps
     if last or (config.eval_every and step % config.eval_every == 0):
         if s.main:
-            s.evals = _evaluate(s)
+            s.evals = validation_record(s)
             record.update(s.evals)
-            if s.run is not None:  # the student's bars on fixed prompts, for the scrubber
+            if s.run is not None and s.prepared.cross is None:  # the scrubber's bars
                 probes.record(s.run, step, s.student(), s.teacher, s.tokenizer)
         s.acc.wait_for_everyone()
     if not s.main:
@@ -408,26 +410,9 @@ def _after_step(s: RunState, record: dict) -> None:
 def _cancel(s: RunState) -> None:
     """Keep the student as it is, and a checkpoint of where it got to; raise Cancelled."""
     if s.main and s.run is not None:
-        save_student(s.student(), s.tokenizer, s.run.student_dir, s.config, {})
+        save_student(s.student(), s.prepared.student_tokenizer, s.run.student_dir, s.config, {})
         save_checkpoint(s.run.checkpoint_dir, s.checkpoint())
     raise Cancelled("cancelled")
-
-
-def _evaluate(s: RunState) -> dict:
-    """Validation metrics; the teacher's own loss is computed once per run."""
-    out = s.source.compare(s.student(), s.val_blocks, vocab=s.vocab)
-    s.teacher_eval.setdefault("loss", out["teacher_loss"])
-    record = {"val_loss": out["student_loss"], "val_ppl": out["student_ppl"],
-              "teacher_val_loss": s.teacher_eval["loss"],
-              "teacher_val_ppl": math.exp(s.teacher_eval["loss"]),
-              "agreement": out["agreement"], "kl": out["kl"]}
-    record.update(evaluate.per_byte({"val": record["val_loss"],  # tokenizer-free units
-                                     "teacher_val": record["teacher_val_loss"]},
-                                    s.prepared.val_text_size()))
-    if "baseline" in s.students:
-        base = evaluate.compare(s.student("baseline"), None, s.val_blocks, vocab=s.vocab)
-        record.update(baseline_val_loss=base["student_loss"], baseline_val_ppl=base["student_ppl"])
-    return record
 
 
 def resume_run(run: Run, on_event=None) -> RunResult:

@@ -9,14 +9,16 @@ from dataclasses import dataclass, field
 import torch
 
 from distill_core import models
-from distill_core.config import DistillConfig
+from distill_core.config import TINYTALES_STORIES, DistillConfig
 from distill_core.errors import InputError
 from distill_core.store.limits import data_cap_bytes, load_limits
 from distill_core.training import evaluate
+from distill_core.training.cross_tokenizer import (CrossData, cross_kind, ids_both_read,
+                                                   load_cross, teacher_text_size)
 from distill_core.training.precision import choose_precision
 
 __all__ = ["Prepared", "batch_order", "check_context", "decide_precision", "load_blocks",
-           "micro_batches", "mixed_precision", "prepare"]
+           "load_splits", "micro_batches", "mixed_precision", "prepare"]
 
 
 def mixed_precision(precision: str) -> str:
@@ -37,6 +39,8 @@ def decide_precision(config: DistillConfig, prepared: "Prepared", device) -> dic
     rows = min(prepared.teacher.get_output_embeddings().weight.shape[0],
                student.get_output_embeddings().weight.shape[0])
     batch = prepared.train_blocks[:config.micro_batch]  # (b, T) one micro-batch
+    if prepared.cross is not None:  # the student's ids, which the teacher may not have
+        batch = ids_both_read(batch, prepared.teacher, student)
     choice = choose_precision(student.to(device), prepared.teacher.to(device) if live else None,
                               batch, device=device, vocab=rows)
     return {**choice, "measured": True}
@@ -44,19 +48,27 @@ def decide_precision(config: DistillConfig, prepared: "Prepared", device) -> dic
 
 def load_blocks(config: DistillConfig, tokenizer) -> tuple[torch.Tensor, torch.Tensor]:
     """(train, validation) token blocks (N, seq_len) for the config's dataset."""
-    import datasets
+    from distill_core.data.corpora import blocks_as_tensor, pack_blocks
 
-    from distill_core.data.corpora import blocks_as_tensor, load_corpus, pack_blocks
-
-    datasets.disable_progress_bars()
-    extra = ({"train_stories": config.train_docs, "validation_stories": 500}
-             if config.dataset == "tinytales" else {})
-    corpus = load_corpus(config.dataset, text_column=config.text_column,
-                         config=config.dataset_config, split=config.dataset_split,
-                         seed=config.seed, max_bytes=data_cap_bytes(config.runs_dir), **extra)
+    corpus = load_splits(config)
     train = blocks_as_tensor(pack_blocks(corpus["train"], tokenizer, config.seq_len))
     val = blocks_as_tensor(pack_blocks(corpus["validation"], tokenizer, config.seq_len))
     return train, val
+
+
+def load_splits(config: DistillConfig):
+    """The config's dataset as "train" and "validation" splits of text."""
+    import datasets
+
+    from distill_core.data.corpora import load_corpus
+
+    datasets.disable_progress_bars()
+    extra = ({"train_stories": config.train_docs or TINYTALES_STORIES, "validation_stories": 500}
+             if config.dataset == "tinytales" else {"train_docs": config.train_docs})
+    corpus = load_corpus(config.dataset, text_column=config.text_column,
+                         config=config.dataset_config, split=config.dataset_split,
+                         seed=config.seed, max_bytes=data_cap_bytes(config.runs_dir), **extra)
+    return corpus
 
 
 @dataclass
@@ -74,24 +86,41 @@ class Prepared:
     caches: dict = field(default_factory=dict)
     speeds: dict = field(default_factory=dict)  # student shape -> speed figures, measured once
     val_text: dict = field(default_factory=dict)  # evaluate.text_size of val_blocks, once
+    cross: CrossData | None = None  # tokenizers differ: the teacher's tokens and the groups
 
-    def val_text_size(self) -> dict:
-        """Bytes, characters and tokens the validation blocks' predicted tokens cover."""
-        if not self.val_text:
-            self.val_text.update(evaluate.text_size(self.tokenizer, self.val_blocks))
-        return self.val_text
+    @property
+    def student_tokenizer(self):
+        """The tokenizer of the blocks (the teacher's, unless the tokenizers differ)."""
+        return self.tokenizer if self.cross is None else self.cross.student_tokenizer
+
+    def val_text_size(self, teacher: bool = False) -> dict:
+        """Bytes, characters and tokens the validation blocks' predicted tokens cover: the
+        student's blocks, or with `teacher` the teacher's (other blocks only across tokenizers)."""
+        if teacher and self.cross is not None:
+            return self.val_text.setdefault("teacher", teacher_text_size(
+                self.cross, self.tokenizer, len(self.val_blocks)))
+        if "student" not in self.val_text:
+            self.val_text["student"] = evaluate.text_size(self.student_tokenizer,
+                                                          self.val_blocks)
+        return self.val_text["student"]
 
 
 def prepare(config: DistillConfig, reuse: Prepared | None = None) -> Prepared:
     """Load the teacher, tokenizer and token blocks for `config` (or reuse those of `reuse`)."""
     key = (config.teacher, config.dataset, config.text_column, config.dataset_config,
            config.dataset_split, config.train_docs, config.seq_len, config.seed)
+    student_tok = models.load_tokenizer(config.student, config.teacher)
+    key += (config.cross_tokenizer, len(student_tok), student_tok.name_or_path)
     if reuse is not None and reuse.key == key:
         return reuse
     teacher, tokenizer = models.load_teacher(config.teacher, limits=load_limits(config.runs_dir))
     check_context(teacher, config.seq_len, "teacher")
-    train_blocks, val_blocks = load_blocks(config, tokenizer)
-    return Prepared(teacher, tokenizer, train_blocks, val_blocks, key)
+    kind = cross_kind(config, tokenizer, student_tok)
+    if kind is None:
+        return Prepared(teacher, tokenizer, *load_blocks(config, tokenizer), key)
+    *blocks, cross = load_cross(config, load_splits(config), tokenizer, student_tok, kind,
+                                models.context_length(teacher.config))
+    return Prepared(teacher, tokenizer, *blocks, key, cross=cross)
 
 
 def batch_order(n_blocks: int, batch_size: int, steps: int, seed: int) -> torch.Tensor:

@@ -21,6 +21,14 @@ if TYPE_CHECKING:  # accelerate is imported when a run starts, not with this mod
     from accelerate import Accelerator
 
 
+def failure_line(err: BaseException) -> str:
+    """A failed run's one-line error, with what to change when it ran out of memory."""
+    message = str(err).splitlines()[0] if str(err) else type(err).__name__
+    if isinstance(err, MemoryError) or "allocate memory" in message:
+        message = f"out of memory ({message}): lower batch_size or seq_len, or raise grad_accum"
+    return f"{type(err).__name__}: {message}"
+
+
 @dataclass
 class StopRequest:
     """Set by the run's SIGTERM handler; the loop stops (keeping a checkpoint) before its next
@@ -56,6 +64,9 @@ class RunState:
     generated_tokens: int = 0  # on_policy: tokens the student wrote itself, all processes
     generation_s: float = 0.0  # on_policy: seconds spent writing them (part of train_s)
     hidden: HiddenStates | None = None  # hidden_weight > 0: the pairs, projection and hooks
+    shared: dict[str, dict] = field(default_factory=dict)  # key -> steps done, shared by runs
+    key_seconds: dict[str, float] = field(default_factory=dict)  # key -> its steps' seconds
+    equal_compute: dict = field(default_factory=dict)  # the baseline at the student's compute
 
     @property
     def teacher(self) -> torch.nn.Module:
@@ -88,12 +99,40 @@ class RunState:
         extra = self.hidden.parameters() if self.hidden is not None and key == "student" else []
         return [*self.students[key].parameters(), *extra]
 
+    def shared_step(self, key: str, step: int, compute: Callable[[], tuple]) -> tuple:
+        """Student `key`'s step `step` as `compute()` gives it, or, for a student several runs
+        share (a baseline trained once for runs side by side, side_by_side.py), as the first of
+        them to ask computed it; a failure is each one's."""
+        if key not in self.shared:
+            return compute()
+        done = self.shared[key]  # step -> its (loss, kd, ce) or the exception it raised
+        if step not in done:
+            try:
+                done[step] = compute()
+            except Exception as err:
+                done[step] = err
+        if isinstance(done[step], Exception):
+            raise done[step]
+        return done[step]
+
+    def not_finite(self, key: str, loss: float, step: int, lr: float, alpha: float) -> str:
+        """The one line that stops a run whose loss is nan or inf, naming the settings."""
+        config = self.config
+        settings = [f"temperature={config.temperature:g}", f"alpha={alpha:g}"] if alpha > 0 \
+            else []
+        settings += [f"lr={lr:.3g} (peak {config.lr:g})", f"precision={self.precision}"]
+        advice = ["a lower lr"] + (["a temperature nearer 1"] if alpha > 0 else []) \
+            + (["precision fp32"] if self.precision != "fp32" else [])
+        return (f"{key} loss became {loss} at step {step + 1} with {', '.join(settings)}; "
+                f"try {' or '.join(advice)}")
+
     def checkpoint(self) -> dict:
         """Everything needed to go on from `step`, as one dict (checkpoints.save_checkpoint)."""
         return {"students": {k: self.student(k).state_dict() for k in self.students},
                 "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
                 "rng": rng_states(), "step": self.step, "tokens": self.tokens,
                 "train_s": self.train_s, "elapsed_s": time.time() - self.t0,
+                "key_seconds": dict(self.key_seconds),
                 "evals": self.evals, "teacher_eval": self.teacher_eval,
                 **({"projection": self.hidden.module.state_dict()}
                    if self.hidden is not None and self.hidden.module is not None else {})}
@@ -109,5 +148,6 @@ class RunState:
         restore_rng(checkpoint["rng"])
         self.step, self.tokens = checkpoint["step"], checkpoint["tokens"]
         self.train_s = checkpoint["train_s"]
+        self.key_seconds = dict(checkpoint.get("key_seconds", {}))
         self.t0 = time.time() - checkpoint["elapsed_s"]
         self.evals, self.teacher_eval = checkpoint["evals"], checkpoint["teacher_eval"]

@@ -3,12 +3,14 @@ numbers of summary.json (perplexities, retention, speed, size, throughput; losse
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
 from distill_core import models
 from distill_core.config import DistillConfig
 from distill_core.training import on_policy, speed, throughput
+from distill_core.training.cross_tokenizer import ids_both_read
 from distill_core.training.run_state import RunState
 
 
@@ -19,7 +21,9 @@ def finish(s: RunState) -> dict:
     # Accelerate's mixed-precision wrapper comes off first: deployment runs the plain model,
     # in the same number format as the teacher it is compared with
     student = s.acc.unwrap_model(s.students["student"], keep_fp32_wrapper=False)
-    speeds = speed_figures(s.prepared, student, s.val_blocks)
+    blocks = s.val_blocks if s.prepared.cross is None else \
+        ids_both_read(s.val_blocks, s.teacher, student)  # across tokenizers: timing only
+    speeds = speed_figures(s.prepared, student, blocks)
     teacher_live = (s.config.alpha > 0 or s.hidden is not None) and s.source.mode == "live"
     flops_token = throughput.flops_per_token(throughput.matmul_params(student),
                                              throughput.matmul_params(s.teacher), teacher_live,
@@ -28,7 +32,8 @@ def finish(s: RunState) -> dict:
     if s.run is not None:
         student_bytes = _save_students(s)
     summary = {**_summary(s, student_bytes, flops_token), **speeds,
-               "precision_choice": s.precision_choice, **s.compiler.report()}
+               "precision_choice": s.precision_choice, **s.compiler.report(),
+               **s.equal_compute}
     summary.update(s.source.report(s.config.batch_size))
     if s.run is not None:
         s.run.write_summary(summary)
@@ -37,12 +42,12 @@ def finish(s: RunState) -> dict:
 
 def _save_students(s: RunState) -> int:
     """Save the student (and baseline) folders; returns the student's bytes on disk."""
-    save_student(s.student(), s.tokenizer, s.run.student_dir, s.config, s.evals)
+    save_student(s.student(), s.prepared.student_tokenizer, s.run.student_dir, s.config, s.evals)
     student_bytes = models.size_on_disk(s.run.student_dir)
     if s.hidden is not None:  # beside the student's folder, not in it: not part of the model
         s.hidden.save(s.run.path)
     if "baseline" in s.students:
-        save_student(s.student("baseline"), s.tokenizer, s.run.baseline_dir,
+        save_student(s.student("baseline"), s.prepared.student_tokenizer, s.run.baseline_dir,
                      baseline_config(s.config), {"val_ppl": s.evals.get("baseline_val_ppl")})
     return student_bytes
 
@@ -85,17 +90,16 @@ def _summary(s: RunState, student_bytes: int, flops_token: int) -> dict:
     evals, student, precision = s.evals, s.student(), s.acc.mixed_precision
     t_loss, s_loss = evals["teacher_val_loss"], evals["val_loss"]
     b_loss = evals.get("baseline_val_loss")
-    gap = b_loss - t_loss if b_loss is not None else None
     train_tps = s.history[-1]["tokens_per_s"] if s.history else 0.0
     return {
         "teacher_ppl": evals["teacher_val_ppl"], "student_ppl": evals["val_ppl"],
         "baseline_ppl": evals.get("baseline_val_ppl"),
         "teacher_bpb": evals.get("teacher_val_bpb"), "student_bpb": evals.get("val_bpb"),
         "teacher_bpc": evals.get("teacher_val_bpc"), "student_bpc": evals.get("val_bpc"),
+        "baseline_bpb": evals.get("baseline_val_bpb"),
         "teacher_loss": t_loss, "student_loss": s_loss, "baseline_loss": b_loss,
         "agreement": evals["agreement"], "kl": evals["kl"],
-        "retention_pct": 100 * evals["teacher_val_ppl"] / evals["val_ppl"],
-        "gap_closed_pct": 100 * (b_loss - s_loss) / gap if gap else None,
+        **retention(evals, per_byte=s.prepared.cross is not None),
         "size_ratio": student_bytes / teacher_bytes(s.config.teacher, s.teacher),
         "student_params": sum(p.numel() for p in student.parameters()),
         "teacher_params": sum(p.numel() for p in s.teacher.parameters()),
@@ -108,6 +112,22 @@ def _summary(s: RunState, student_bytes: int, flops_token: int) -> dict:
         "train_tokens_per_s": train_tps, "flops_per_token": flops_token,
         "mfu": throughput.mfu(train_tps, flops_token, precision, device=s.acc.device),
     }
+
+
+def retention(evals: dict, per_byte: bool = False) -> dict:
+    """Retention (teacher / student perplexity, in %) and gap closed vs the baseline (in % of
+    the baseline's gap to the teacher), from nats per token, or with `per_byte` (the tokenizers
+    differ, so per-token figures do not compare) from bits per byte: retention 100 × 2^(teacher
+    bpb − student bpb), the ratio of per-byte perplexities. "retention_unit" says which."""
+    keys = ("teacher_val_bpb", "val_bpb", "baseline_val_bpb") if per_byte else \
+        ("teacher_val_loss", "val_loss", "baseline_val_loss")
+    t, s, b = (evals.get(k) for k in keys)
+    if t is None or s is None:
+        return {"retention_pct": None, "gap_closed_pct": None, "retention_unit": None}
+    gap = b - t if b is not None else None
+    return {"retention_pct": 100 * (2.0 if per_byte else math.e) ** (t - s),
+            "gap_closed_pct": 100 * (b - s) / gap if gap else None,
+            "retention_unit": "bits per byte" if per_byte else "nats per token"}
 
 
 def teacher_bytes(spec: str, teacher) -> int:

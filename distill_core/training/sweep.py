@@ -8,8 +8,9 @@ A sweep is a plan file and ordinary runs:
                                            "cells": [{"alpha", "temperature", "run_id"}], "pid"}
 
 `plan` creates every cell's run as queued, its status naming the sweep; `execute` trains them
-in order in this process (the teacher, tokenizer and data are loaded once, the teacher's
-outputs computed once into the cache and read back by every cell). The app queues a planned
+side by side in this process (training/side_by_side.py: the teacher, tokenizer and data are
+loaded once, the teacher's outputs computed once into the cache and read once per batch for
+all the cells; a cancelled cell stops alone). The app queues a planned
 sweep as one entry of the run queue (distill_core.app.launch.launch_sweep, jobs.enqueue) and
 `jobs.pump` starts one `distill sweep --sweep-id` process for it when a slot is free; that
 process holds the slot for all its cells. `cells` reads each cell's state and final numbers
@@ -28,6 +29,8 @@ from distill_core.config import DistillConfig
 from distill_core.errors import InputError
 from distill_core.files import atomic_write_json
 from distill_core.store import jobs
+from distill_core.store.groups import partition
+from distill_core.store.limits import load_limits
 from distill_core.store.processes import IDENTITY_KEYS, identity, same_process
 from distill_core.store.runs import (FINISHED_STATES, Run, load_run, now, runs_root,
                                     validate_run_id)
@@ -131,10 +134,12 @@ def _take(cells_info, root, me: dict) -> list[Run]:
 
 
 def execute(sweep_id: str, root=None, on_event=None, prepared=None) -> list[dict]:
-    """Train the sweep's queued cells in order in this process; returns `cells`. `prepared`
-    (loop.prepare) hands over a teacher and data already loaded; the cells share it, and with it
-    the teacher cache and the speed figures (measured once per student shape)."""
-    from distill_core.training.loop import Cancelled, distill, prepare
+    """Train the sweep's queued cells in this process, side by side (side_by_side.py: one
+    teacher forward per batch for all; at most the server's max_together at once, groups in
+    turn); returns `cells`. `prepared` (loop.prepare) hands over a teacher and data already
+    loaded; the cells share it, and with it the teacher cache and the speed figures."""
+    from distill_core.training.loop import Cancelled, prepare
+    from distill_core.training.side_by_side import train_together
 
     root = runs_root(root)
     info = _read_plan(sweep_id, root)
@@ -142,23 +147,24 @@ def execute(sweep_id: str, root=None, on_event=None, prepared=None) -> list[dict
     atomic_write_json(_plan_path(sweep_id, root), info)
     me = identity()
     mine = _take(info["cells"], root, me)
-    for run in mine:
-        if run.status().get("state") != "queued":  # cancelled before its turn
-            continue
-        config = DistillConfig.from_dict(run.config())
+    runs = [run for run in mine if run.status().get("state") == "queued"]  # not cancelled
+    configs = [DistillConfig.from_dict(run.config()) for run in runs]
+    for group in partition(configs, load_limits(root).max_together):
         try:
-            prepared = prepare(config, prepared)
-            distill(config, on_event=on_event, run=run, prepared=prepared)
+            prepared = prepare(configs[group[0]], prepared)
+            outcomes = train_together([configs[i] for i in group], [runs[i] for i in group],
+                                      on_event, prepared)
         except Cancelled:  # the whole sweep was asked to stop
             for rest in mine:
                 jobs.change_status(rest, "cancelled", _owned_by(me))
             break
-        except jobs.Taken:
-            continue  # cancelled (or taken) between the look above and its claim
         except InputError:
             raise  # the same bad setting would fail every cell
-        except Exception:  # noqa: BLE001 — the run is marked failed; go on with the next cell
+        except Exception:  # noqa: BLE001 — its runs are marked failed; go on with the next
             continue
+        bad = [o for o in outcomes if isinstance(o, InputError) and not isinstance(o, jobs.Taken)]
+        if bad and len(bad) == len(group):
+            raise bad[0]  # the same bad setting would fail every cell
     return cells(sweep_id, root)
 
 

@@ -9,8 +9,11 @@ Both sources answer the same three questions, so the loop never asks which one i
                          cached, a `TopK` of the k likeliest tokens
     compare(student, blocks, vocab)   evaluate.compare's numbers, against this source
     report(batch_size)   what the source adds to the run's summary
+    loss                 the loss the loop takes against its targets (kd.fused's, or for a
+                         teacher whose tokenizer differs, cross_tokenizer.CrossTeacher's)
 
-`open_source(config, ...)` picks one: the cache when `config.teacher_cache` is set.
+`open_source(config, ...)` picks one: the cache when `config.teacher_cache` is set, the
+cross-tokenizer teacher (training/cross_tokenizer.py) when the tokenizers differ.
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ from __future__ import annotations
 import torch
 
 from distill_core import models
-from distill_core.kd.fused import Head
+from distill_core.kd.fused import Head, fused_kd_loss
 from distill_core.kd.losses import TopK
 from distill_core.training import evaluate, teacher_cache
+from distill_core.training.cross_tokenizer import CrossTeacher
 
 
 class LiveTeacher:
@@ -28,6 +32,7 @@ class LiveTeacher:
     `unfused` says why its logits are made in full (None: it gives its head)."""
 
     mode = "live"
+    loss = staticmethod(fused_kd_loss)  # the loss the loop takes against these targets
 
     def __init__(self, teacher, autocast, vocab: int | None = None):
         self.teacher, self.autocast, self.vocab = teacher, autocast, vocab
@@ -55,6 +60,7 @@ class CachedTeacher:
     blocks no run has cached yet (the validation blocks are filled when the source is opened)."""
 
     mode = "cached"
+    loss = staticmethod(fused_kd_loss)
 
     def __init__(self, train_cache, val_cache, teacher, train_blocks, autocast,
                  vocab: int | None = None):
@@ -89,6 +95,8 @@ def open_source(config, prepared, val_blocks: torch.Tensor, autocast, dtype: str
     """The run's teacher source. `dtype` is the teacher's number format (Accelerate's
     mixed_precision), part of the cache key; a cache is opened once per `Prepared`, kept there."""
     teacher = prepared.teacher
+    if prepared.cross is not None:  # the tokenizers differ: the teacher reads its own tokens
+        return CrossTeacher(teacher, prepared.cross, autocast, len(prepared.tokenizer))
     if not config.teacher_cache:
         return LiveTeacher(teacher, autocast, vocab)
     rows = vocab or teacher.get_output_embeddings().weight.shape[0]

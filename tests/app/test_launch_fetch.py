@@ -35,4 +35,7 @@ def test_a_model_not_fetched_is_refused_not_fetched(empty_models_cache, teacher,
 def test_the_tokenizer_check_itself_never_fetches(empty_models_cache):
     from distill_core import models
 
-    launch._check_tokenizers(models.resolve("smollm2-135m"), models.resolve("builtin:teacher"))
+    config = DistillConfig(teacher="smollm2-135m", student="builtin:teacher",
+                           runs_dir=str(empty_models_cache / "runs"))
+    assert launch._check_tokenizers(models.resolve("smollm2-135m"),
+                                    models.resolve("builtin:teacher"), config) is None

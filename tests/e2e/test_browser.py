@@ -160,6 +160,38 @@ def test_every_page_opens(server, page, tmp_path):
         page.screenshot(path=tmp_path / f"page{path.replace('/', '_') or '_home'}.png")
 
 
+def _pick(page, box_label: str, option: re.Pattern) -> None:
+    """Choose `option` in the selectbox labelled `box_label`."""
+    page.locator('[data-testid="stSelectbox"]', has_text=box_label).first.click()
+    page.get_by_role("option", name=option).first.click()
+
+
+def test_every_page_shows_content_on_an_empty_runs_folder(page, tmp_path):
+    """A fresh clone: no runs at all. Each page shows real content, the shipped reference
+    results where the user has none yet, labelled as reference."""
+    shown = '[data-testid="stPlotlyChart"], [data-testid="stTable"], [data-testid="stDataFrame"]'
+    with _serve(tmp_path / "runs") as url:
+        for path, label in (("/compare", "Reference run, measured on"),
+                            ("/experiments", "Reference result, measured on"),
+                            ("/scrubber", "Reference run, measured on"),
+                            ("/sweep", "Reference sweep, measured on"),
+                            ("/distill", "Reference run, measured on")):
+            page.goto(url + path)
+            page.get_by_text(label).first.wait_for(timeout=60_000)
+            page.locator(shown).first.wait_for(timeout=60_000)
+            assert not page.locator('[data-testid="stException"]').count()
+            page.screenshot(path=tmp_path / f"fresh{path.replace('/', '_')}.png")
+        for path, box in (("/soft_labels", "Student"), ("/disagreement", "Models")):
+            page.goto(url + path)  # the trained-student views: the reference run's student
+            page.locator(shown).first.wait_for(timeout=90_000)
+            _pick(page, box, re.compile("^reference run"))
+            page.get_by_text(re.compile("^(The r|R)eference run('s student)?, measured on")) \
+                .first.wait_for(timeout=90_000)
+            page.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=90_000)
+            assert not page.locator('[data-testid="stException"]').count()
+            page.screenshot(path=tmp_path / f"fresh{path.replace('/', '_')}.png")
+
+
 @pytest.mark.parametrize("screen", PROJECTORS)
 def test_soft_labels_sliders_and_chart_share_one_screen(server, page, screen):
     url, _ = server
@@ -211,7 +243,7 @@ def test_start_a_short_run_and_watch_its_curves(server, page, tmp_path):
         page.goto(url + "/distill")
         page.get_by_text("Training", exact=True).click()
         page.get_by_text("Evaluation", exact=True).click()
-        for label, value in (("training stories", "500"), ("steps", "12"), ("warmup", "2"),
+        for label, value in (("training documents", "500"), ("steps", "12"), ("warmup", "2"),
                              ("batch size", "8"), ("sequence length (tokens)", "64"),
                              ("eval every", "6"), ("eval blocks", "8")):
             box = page.get_by_label(label, exact=True)

@@ -41,6 +41,13 @@ def runs_dir(tmp_path, monkeypatch):
     return root
 
 
+@pytest.fixture
+def no_reference(tmp_path, monkeypatch):
+    """No reference results (a reference folder that is not there): the pages' own empty
+    states, as before any reference set was shipped."""
+    monkeypatch.setenv("DISTILL_REFERENCE_DIR", str(tmp_path / "no-reference"))
+
+
 @pytest.fixture(autouse=True)
 def stop_runs_left_training(monkeypatch):
     """Each script run of the app pumps the queue, so a page test's queued run starts training in

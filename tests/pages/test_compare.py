@@ -91,7 +91,7 @@ def test_latest_finished_runs_are_the_default(open_page, two_runs):
     assert set(at.multiselect(key="compare_runs").value) == set(ids)
 
 
-def test_no_runs_yet(open_page, tmp_path):
+def test_no_runs_yet(open_page, tmp_path, no_reference):
     at = open_page("compare", runs=tmp_path / "empty")
     assert not at.exception
     assert "No runs yet" in at.info[0].value

@@ -39,7 +39,7 @@ def test_a_finished_experiment_shows_its_finding_figure_and_table(open_page, tmp
     assert "321 s on AMD EPYC" in at.caption[-1].value
 
 
-def test_no_result_yet_and_a_failed_one(open_page, tmp_path):
+def test_no_result_yet_and_a_failed_one(open_page, tmp_path, no_reference):
     at = open_page("experiments", runs=tmp_path)
     assert not at.exception and "Not run yet" in at.info[0].value
     folder = experiments.new_folder("soft-labels", tmp_path)

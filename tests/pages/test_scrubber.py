@@ -59,6 +59,6 @@ def test_an_unknown_run_in_the_link_is_one_error_line(open_page, run):
     assert "has no recorded probes" in at.error[0].value
 
 
-def test_no_probes_yet(open_page, tmp_path):
+def test_no_probes_yet(open_page, tmp_path, no_reference):
     at = open_page("scrubber", runs=tmp_path)
     assert not at.exception and "No run has recorded probes yet" in at.info[0].value

@@ -41,7 +41,7 @@ def test_heatmap_of_a_finished_sweep_and_a_cells_curves(open_page, finished):
         loss["y"] == [r["loss"] for r in load_run(pick, root).metrics()]
 
 
-def test_a_sweep_needs_an_alpha(open_page, tmp_path):
+def test_a_sweep_needs_an_alpha(open_page, tmp_path, no_reference):
     at = open_page("sweep", runs=tmp_path)
     assert "No sweep yet" in at.info[0].value
     at.multiselect(key="sweep_alphas").set_value([])

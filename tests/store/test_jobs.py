@@ -78,6 +78,8 @@ def queue(tmp_path, monkeypatch):
     for name in ("DISTILL_MAX_QUEUED_PER_SESSION", "DISTILL_MAX_WAITING", "DISTILL_MAX_STEPS",
                  "DISTILL_CLASSROOM_CONFIG"):
         monkeypatch.delenv(name, raising=False)
+    # a stand-in trains the one run it is given: no runs side by side (see test_side_by_side)
+    monkeypatch.setenv("DISTILL_MAX_TOGETHER", "1")
     stand_in = tmp_path.parent / f"{tmp_path.name}-stand_in.py"
     stand_in.write_text(STAND_IN)
     monkeypatch.setattr(jobs, "training_command", lambda run, root: [

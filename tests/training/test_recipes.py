@@ -49,7 +49,8 @@ def test_what_the_recipes_promise():
     for field in recipes.recipe_fields("builtin-default"):  # the built-in pair's default run
         assert getattr(default, field) == getattr(fresh, field), field
     assert classroom.teacher == "builtin:teacher" and classroom.baseline
-    assert classroom.student in ("builtin:tiny", "builtin:small") and classroom.steps <= 100
+    # started from the teacher's layers, so a short run ends near the teacher (issue 23.6)
+    assert classroom.student == "builtin:half" and classroom.steps * classroom.batch_size <= 1000
     assert (cpu.teacher, cpu.dataset, cpu.baseline) == ("smollm2-135m", "python-docs", True)
     assert cpu.student == models.PAIRS["smollm2-135m"].student  # the measured winner, both
 

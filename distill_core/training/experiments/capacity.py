@@ -1,7 +1,13 @@
 """capacity: tiny → large students from one teacher; the trained teacher against its early
-snapshot (builtin:teacher-early) for the same student.
+snapshot (builtin:teacher-early) for the compared student and for the smallest one.
 
-    finding = f"{retention_clause(records, teacher)}; {teachers_clause(data)}."
+Every student gets a start where it learns: presets cut from the teacher start from its layers;
+those that start from random weights (narrower than the teacher) also learn the teacher's hidden
+states through a projection (hidden_weight, live teacher) for more steps (`Size.from_random`).
+SmolLM2-135M is not among the teachers: its tokenizer is not the built-in students' one.
+
+    finding = f"{retention_clause(records, teacher)}; {teachers_clause(data)}"
+              f"[; {teachers_clause(data, smallest)}]."
 """
 
 from __future__ import annotations
@@ -14,25 +20,43 @@ from distill_core.training.experiments.sizes import Size
 from distill_core.training.experiments.wording import join_words, verdict
 from distill_core.training.stats import plus_minus
 
-__all__ = ["finding", "plan", "retention_clause", "starts_clause", "table", "teachers_clause"]
+__all__ = ["budget", "finding", "plan", "retention_clause", "starts_clause", "student_config",
+           "table", "teachers_clause"]
 
 
 def plan(base: DistillConfig, size: Size, progress=quiet) -> dict:
     """Every student once (seed 0) from the trained teacher: their sizes differ a lot. Then the
-    compared student at every seed from both teachers, whose difference may be small. α = 0.5
-    at T = 1 (the teacher cache is exact there)."""
+    compared student and the smallest one at every seed from both teachers, whose difference
+    may be small. α = 0.5 at T = 1 (the teacher cache is exact there)."""
     config = base.replace(alpha=0.5, temperature=1.0, teacher_cache=True,
                           train_docs=size.model_docs)
-    student = size.compared
+    smallest = size.students[0]
+    both = tuple(dict.fromkeys((size.compared, smallest)))  # from both teachers, every seed
     trials = []
     for seed in size.seed_range:
-        students = size.students if seed == 0 else (student,)
+        students = size.students if seed == 0 else both
         trials += [Trial({"teacher": config.teacher, "student": s, "seed": seed},
-                         config.replace(student=s, seed=seed)) for s in students]
-        trials.append(Trial({"teacher": EARLY_TEACHER, "student": student, "seed": seed},
-                            config.replace(teacher=EARLY_TEACHER, student=student, seed=seed)))
+                         student_config(config, s, size).replace(seed=seed)) for s in students]
+        trials += [Trial({"teacher": EARLY_TEACHER, "student": s, "seed": seed},
+                         student_config(config, s, size).replace(teacher=EARLY_TEACHER,
+                                                                 seed=seed)) for s in both]
     return {"records": train_trials(trials, progress), "teacher": config.teacher,
-            "early_teacher": EARLY_TEACHER, "student": student}
+            "early_teacher": EARLY_TEACHER, "student": size.compared, "smallest": smallest,
+            "budgets": {s: budget(student_config(config, s, size)) for s in size.students}}
+
+
+def student_config(config: DistillConfig, student: str, size: Size) -> DistillConfig:
+    """The settings `student` trains with: a student from random weights also learns the
+    teacher's hidden states (live teacher: they are not cached) for more steps."""
+    config = config.replace(student=student)
+    if student_start(student) != "random":
+        return config
+    return config.replace(teacher_cache=False, **size.from_random)
+
+
+def budget(config: DistillConfig) -> str:
+    """'40 steps' or '160 steps + hidden states'."""
+    return f"{config.steps} steps" + (" + hidden states" if config.hidden_weight > 0 else "")
 
 
 def table(data: dict) -> tuple[list[str], list[list]]:
@@ -41,8 +65,11 @@ def table(data: dict) -> tuple[list[str], list[list]]:
         runs = {key: values(data["records"], key, teacher=teacher, student=student)
                 for key in ("student_params", "student_ppl", "teacher_ppl", "retention_pct",
                             "speedup")}
+        start = student_start(student)
+        if student in data.get("budgets", {}):
+            start += f", {data['budgets'][student]}"
         rows.append([spec_name(teacher), spec_name(student), f"{runs['student_params'][0]:,}",
-                     student_start(student), len(runs["student_ppl"]),
+                     start, len(runs["student_ppl"]),
                      plus_minus(runs["student_ppl"]), plus_minus(runs["teacher_ppl"]),
                      plus_minus(runs["retention_pct"], ".1f"),
                      f"{runs['speedup'][0]:.2f}"])  # speed: measured once per student shape
@@ -80,12 +107,12 @@ def retention_clause(records: list[dict], teacher: str) -> str:
             f"({spec_name(students[-1])}){starts_clause(students)}")
 
 
-def teachers_clause(data: dict) -> str:
+def teachers_clause(data: dict, student: str | None = None) -> str:
     """'the half student reached perplexity 3.100 ± 0.020 from the trained teacher against
     3.300 ± 0.030 from teacher-early (clearly better from the trained teacher, difference
     -0.200 ± 0.010)': the compared student from both teachers, seed by seed."""
     records, teacher, early = data["records"], data["teacher"], data["early_teacher"]
-    student = data["student"]
+    student = student or data["student"]
     ppl = {t: values(records, "student_ppl", teacher=t, student=student) for t in (teacher, early)}
     diff, text = paired_difference(records, {"teacher": teacher, "student": student},
                                    {"teacher": early, "student": student})
@@ -97,4 +124,9 @@ def teachers_clause(data: dict) -> str:
 
 
 def finding(data: dict) -> str:
-    return f"{retention_clause(data['records'], data['teacher'])}; {teachers_clause(data)}."
+    text = f"{retention_clause(data['records'], data['teacher'])}; {teachers_clause(data)}"
+    smallest = data.get("smallest")
+    if smallest and smallest != data["student"] and values(
+            data["records"], "student_ppl", teacher=data["early_teacher"], student=smallest):
+        text += f"; for the smallest, {teachers_clause(data, smallest)}"
+    return text + "."

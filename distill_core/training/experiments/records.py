@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from distill_core import metrics
 from distill_core.config import DistillConfig
+from distill_core.store.groups import partition
 from distill_core.training.experiments.labels import labels_text
 
 __all__ = ["RECORD_METRICS", "Trial", "by_seed", "distinct", "labels_of", "matches", "quiet",
@@ -19,6 +20,7 @@ __all__ = ["RECORD_METRICS", "Trial", "by_seed", "distinct", "labels_of", "match
 # The summary numbers each record keeps (summary.json keys): the metrics table's "experiment"
 # view, so a metric shown there is kept here too.
 RECORD_METRICS = metrics.keys("experiment")
+MAX_TOGETHER = 8  # trials trained side by side at most: students and optimisers in memory
 
 
 def quiet(line: str) -> None:
@@ -34,20 +36,31 @@ class Trial:
 
 
 def train_trials(trials: list[Trial], progress=quiet, prepared=None) -> list[dict]:
-    """Train each trial in order, not stored as runs; returns one record per trial. Consecutive
-    trials with the same teacher and data share one loaded Prepared (and so one teacher cache);
-    trials with the same teacher share the speeds measured once per student shape."""
-    from distill_core.training.loop import distill, prepare
+    """Train the trials, not stored as runs; returns one record per trial, in their order.
+    Trials that read the same batches from the same teacher (store.groups: they differ in
+    alpha, temperature, loss, lr, ... but not in seed, data, student or shapes) train side by
+    side, one teacher forward per batch for all (side_by_side.py); the others, e.g. each seed
+    of a claim, or each size of the data, train apart, as their batches differ. Trials with the
+    same teacher and data share one loaded Prepared (and so one teacher cache); trials with the
+    same teacher share the speeds measured once per student shape."""
+    from distill_core.training.loop import RunResult, prepare
+    from distill_core.training.side_by_side import train_together
 
-    speeds, records = {}, []
-    for i, trial in enumerate(trials, 1):
-        prepared = prepare(trial.config, prepared)
-        prepared.speeds = speeds.setdefault(trial.config.teacher, prepared.speeds)
-        summary = distill(trial.config, store=False, prepared=prepared).summary
-        records.append({**trial.labels, **{k: summary.get(k) for k in RECORD_METRICS}})
-        progress(f"[{i}/{len(trials)}] {labels_text(trial.labels)}: student perplexity "
-                 f"{summary['student_ppl']:.3f} ({summary['wall_seconds']:.0f} s)")
-    return records
+    speeds, summaries = {}, {}
+    configs = [trial.config for trial in trials]
+    for group in partition(configs, MAX_TOGETHER):
+        prepared = prepare(configs[group[0]], prepared)
+        prepared.speeds = speeds.setdefault(configs[group[0]].teacher, prepared.speeds)
+        outcomes = train_together([configs[i] for i in group], store=False, prepared=prepared)
+        for i, outcome in zip(group, outcomes):
+            if not isinstance(outcome, RunResult):
+                raise outcome  # as a trial trained alone would have raised
+            summaries[i] = summary = outcome.summary
+            progress(f"[{len(summaries)}/{len(trials)}] {labels_text(trials[i].labels)}: "
+                     f"student perplexity {summary['student_ppl']:.3f} "
+                     f"({summary['wall_seconds']:.0f} s)")
+    return [{**trial.labels, **{k: summaries[i].get(k) for k in RECORD_METRICS}}
+            for i, trial in enumerate(trials)]
 
 
 def matches(record: dict, where: dict) -> bool:

@@ -7,7 +7,9 @@ the temperature and tuning runs, which vary α and T around them (300 stories: s
 most where data is scarce). `compared` is the student trained from both teachers in capacity and
 limits, which train on `model_docs` stories: they compare models, not amounts of data, and a
 smaller corpus loads faster each time the teacher or the seed changes (a run there reads 40 x 10
-sequences, half of the ~800 that 1,000 stories make).
+sequences, half of the ~800 that 1,000 stories make). `from_random` is what capacity's students
+that start from random weights get on top (hidden-state KD, 4x the steps): with 40 steps of
+logits alone they stayed near the uniform guess, and the table said nothing about capacity.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ class Size:
     students: tuple[str, ...]
     compared: str
     model_docs: int
+    # capacity: what a student starting from random weights gets on top, so that it learns
+    # (a start from the teacher's layers already does): hidden-state KD, and more steps
+    from_random: dict
 
     @property
     def seed_range(self) -> range:
@@ -52,7 +57,8 @@ SIZES = {size.name: size for size in (
          seeds=3, train_docs=(300, 3000, 20000), temperatures=(1.0, 2.0, 4.0, 8.0),
          alphas=(0.5, 0.9), grid_temperatures=(1.0, 2.0, 4.0),
          students=("builtin:tiny", "builtin:small", "builtin:half", "builtin:large"),
-         compared="builtin:half", model_docs=1000),
+         compared="builtin:half", model_docs=1000,
+         from_random=dict(hidden_weight=1.0, steps=160, warmup=16)),
     Size("tiny",
          config=dict(steps=2, batch_size=4, seq_len=32, warmup=0, eval_every=0, eval_blocks=4,
                      train_docs=100, precision="fp32", top_k=8),
@@ -60,7 +66,8 @@ SIZES = {size.name: size for size in (
          distilled=dict(student="builtin:small"),
          seeds=2, train_docs=(100, 200), temperatures=(1.0, 4.0), alphas=(0.9,),
          grid_temperatures=(1.0, 4.0), students=("builtin:tiny", "builtin:half"),
-         compared="builtin:half", model_docs=100),
+         compared="builtin:half", model_docs=100,
+         from_random=dict(hidden_weight=1.0, steps=4)),
 )}
 
 
