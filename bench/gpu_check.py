@@ -41,7 +41,7 @@ def real_pair_config(steps: int, runs_dir: str) -> tuple[DistillConfig, str]:
     try:
         from distill_core import models
 
-        models.load_teacher(config.teacher)
+        models.load_teacher(config.teacher)  # (model, tokenizer): is it converted here?
         return config, "SmolLM2-135M (converted, cached)"
     except Exception:  # noqa: BLE001 - not converted here: its shape from the config
         import real_pair_speed

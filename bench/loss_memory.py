@@ -1,6 +1,6 @@
 """Peak memory and time of the KD loss's forward + backward: plain (chunk_size=None, all positions
 in one chunk) against chunked ("auto", 32 MiB of float32 logits a chunk), and the fused head
-(kd.fused: hidden states and output projection in, logits made chunk by chunk, 8 MiB a chunk).
+(kd.fused: hidden states and output projection in, logits made chunk by chunk, 16 MiB a chunk).
 
     python bench/loss_memory.py [--memory-only]
 

@@ -33,6 +33,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 import torch
 
 from distill_core import models
+from distill_core.kd import fused
 from distill_core.kd.fused import fused_kd_loss
 from distill_core.machine import describe_machine
 from distill_core.training.recipes import load_recipe
@@ -54,7 +55,7 @@ def load_pair(quick: bool):
     """(teacher, student, which) — the cached SmolLM2-135M and its half-ends student when there."""
     if not quick:
         try:
-            teacher = models.load_teacher("smollm2-135m")
+            teacher, _ = models.load_teacher("smollm2-135m")
             return teacher, models.make_student(teacher, n_layer=15, init="teacher_ends"), \
                 "SmolLM2-135M (converted, cached)"
         except Exception as err:  # noqa: BLE001 - say why and go on with the shaped model
@@ -65,16 +66,19 @@ def load_pair(quick: bool):
         "a SmolLM2-135M-shaped model from its config, random weights"
 
 
-def step_fn(student, teacher, fused: bool, autocast, config):
+def step_fn(student, teacher, fused_head: bool, autocast, config, chunk_bytes=None):
     opt = torch.optim.AdamW(student.parameters(), lr=1e-4, betas=(0.9, 0.95))
     vocab = teacher.config.vocab_size
+    fused_ = fused_head  # (the name `fused` is the module)
 
     def step(x):
+        if chunk_bytes:
+            fused.FUSED_CHUNK_BYTES = chunk_bytes
         with torch.no_grad(), autocast():
-            t = (models.teacher_head(teacher, x, vocab) if fused
+            t = (models.teacher_head(teacher, x, vocab) if fused_
                  else models.next_token_logits(teacher, x, vocab))
         with autocast():
-            s = (models.student_head(student, student, x, vocab) if fused
+            s = (models.student_head(student, student, x, vocab) if fused_
                  else models.next_token_logits(student, x, vocab))
             total, _ = fused_kd_loss(s, t, x[:, 1:], alpha=config.alpha,
                                      temperature=config.temperature, kind=config.loss)
@@ -84,7 +88,7 @@ def step_fn(student, teacher, fused: bool, autocast, config):
     return step
 
 
-def measure(quick: bool = False, steps: int = 5) -> dict:
+def measure(quick: bool = False, steps: int = 5, chunks_mib=()) -> dict:
     """{"before": tokens/s, "after": tokens/s, "ratio", "precision", "model"}."""
     config = load_recipe("smollm2-cpu")
     teacher, student, which = load_pair(quick)
@@ -99,8 +103,13 @@ def measure(quick: bool = False, steps: int = 5) -> dict:
     batches = [torch.randint(0, teacher.config.vocab_size, (b, t), generator=g)
                for _ in range(steps + 1)]
     student.train()
+    default_chunk = fused.FUSED_CHUNK_BYTES
     fns = {"before": step_fn(student, teacher, False, autocast, config),
-           "after": step_fn(student, teacher, True, autocast, config)}
+           "after": step_fn(student, teacher, True, autocast, config,
+                            fused.FUSED_CHUNK_BYTES)}
+    for mib in chunks_mib:  # the fused head at other chunk sizes, for choosing the default
+        fns[f"after, {mib} MiB chunks"] = step_fn(student, teacher, True, autocast, config,
+                                                  mib * 2**20)
     times = {k: [] for k in fns}
     for i, x in enumerate(batches):
         for name, fn in fns.items():
@@ -108,6 +117,7 @@ def measure(quick: bool = False, steps: int = 5) -> dict:
             fn(x)
             if i:  # the first is the warm-up
                 times[name].append(time.perf_counter() - start)
+    fused.FUSED_CHUNK_BYTES = default_chunk  # as it was
     rates = {k: b * t / statistics.median(v) for k, v in times.items()}
     return {**rates, "ratio": rates["after"] / rates["before"], "precision": precision,
             "model": which, "batch": (b, t)}
@@ -132,15 +142,21 @@ def report(r: dict) -> None:
     print(f"\nreal pair ({r['model']}; {b} x {t} tokens, teacher live, {r['precision']}):")
     print(f"  before (logits in full)   {r['before']:>8.0f} tokens/s")
     print(f"  after  (fused head)       {r['after']:>8.0f} tokens/s")
+    for name, rate in r.items():
+        if name.startswith("after, "):
+            print(f"  {name:24}  {rate:>8.0f} tokens/s")
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--chunks-mib", default="", help="also time the fused head at these chunk "
+                   "sizes (MiB of float32 logits), e.g. 16,32")
     args = p.parse_args()
+    chunks = [int(c) for c in args.chunks_mib.split(",") if c]
     print(f"machine: {describe_machine()}, {torch.get_num_threads()} threads")
-    r = measure(args.quick, 2 if args.quick else args.steps)
+    r = measure(args.quick, 2 if args.quick else args.steps, chunks)
     report(r)
     print(f"ratios: real_pair_fused_vs_logits={r['ratio']:.2f}")
 

@@ -21,6 +21,9 @@ version) and manifest.json lists them all (distill_core/app/reference.py reads i
                      about 400 s each); what the repository ships
     --size small     a provisional set in a few minutes: the default run at 40 steps, the
                      experiments at their "tiny" size, a 20-step sweep
+    --size quick     the default run and the sweep as in `default`, the experiments at their
+                     "tiny" size (about 10 minutes: what was shipped on 2026-12-06, when the
+                     full experiments did not fit the session; each result says its command)
     --size tiny      seconds, for tests: everything at the smallest shapes
 
 `--steps N` overrides the default run's and the sweep's steps; `--experiments a,b` trains only
@@ -59,6 +62,7 @@ SIZES = {  # size: (default run flags, experiment size, sweep grid and flags)
     "small": (["--steps", "40"], "tiny",
               [*GRID, "--steps", "20", "--warmup", "4", "--eval-blocks", "32"]),
     "tiny": (TINY, "tiny", ["--alpha", "0,0.9", "--temperature", "1", *TINY]),
+    "quick": ([], "tiny", [*GRID, "--steps", "60", "--warmup", "12", "--eval-blocks", "32"]),
 }
 SEEDS = (0, 1, 2)
 RUN_FILES = ("config.json", "metrics.jsonl", "summary.json")

@@ -49,11 +49,12 @@ from distill_core.kd.topk import TopK, check_top_k_teacher
 
 __all__ = ["FUSED_CHUNK_BYTES", "Head", "fused_kd_loss", "head_logits"]
 
-# The default chunk here: this many bytes of float32 logits (at V = 49,152, 42 positions). A
-# chunk holds about six (N, V) buffers at once (its logits, the teacher's, the chunk maths'), so
-# kd_loss's 32 MiB chunks would hold ~200 MB; a quarter of that keeps the loss within 100 MB
-# beyond the gradients it returns (bench/loss_memory.py).
-FUSED_CHUNK_BYTES = 8 * 2**20
+# The default chunk here: this many bytes of float32 logits (at V = 49,152, 85 positions). A
+# chunk holds about six (N, V) buffers at once (its logits, the teacher's, the chunk maths'):
+# 16 MiB keeps the loss at 84 MB beyond the gradients it returns (target 100; 41 MB at 8 MiB),
+# and its larger matmuls ran the real pair's step 8 % faster than 8 MiB chunks did
+# (bench/loss_memory.py, bench/real_pair_speed.py; Intel Xeon, 2026-12-06).
+FUSED_CHUNK_BYTES = 16 * 2**20
 
 
 class Head(NamedTuple):

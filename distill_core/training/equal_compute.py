@@ -71,6 +71,10 @@ def extend_baseline(s: RunState, step_fn, lr: float) -> dict:
     alone = trained_alone(s)
     kd_s, spent = s.key_seconds.get("student", 0.0), s.key_seconds.get("baseline", 0.0)
     targets = {"flops": max(steps, math.ceil(flops["student"] / flops["baseline"] - 1e-9))}
+    # runs side by side that share their baseline (and so its FLOPs target) extend it once
+    memo, key = s.shared.get("baseline"), ("equal_compute", targets["flops"])
+    if memo is not None and key in memo:
+        return dict(memo[key])
     out = {"student_train_flops": flops["student"], "baseline_step_flops": flops["baseline"],
            "student_train_s": kd_s if alone else None,
            "baseline_train_s": spent if alone else None}
@@ -87,6 +91,8 @@ def extend_baseline(s: RunState, step_fn, lr: float) -> dict:
         _train_on(s, step_fn, lr, limit, targets["flops"], kd_s, spent, points, wanted)
     for kind in ("flops", "time"):
         out.update(_figures(s, kind, points.get(kind), kind in wanted, limit))
+    if memo is not None:
+        memo[key] = dict(out)
     return out
 
 
