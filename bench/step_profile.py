@@ -2,10 +2,11 @@
 
     python bench/step_profile.py
 
-One step of the default loop (batch 16 x 128, bf16 autocast where the CPU supports it, alpha 1,
-T 1, forward KL), split into: the teacher's forward pass (live mode only), the student's
-forward pass, the KD loss and its backward through the logits, the student's backward below
-the logits, and the AdamW step. Each part is timed on its own (median of repeats), and the
+One step of the default loop (batch 16 x 128, bf16 autocast where `precision=auto` picks it,
+alpha 1, T 1, forward KL), split into: the teacher's forward pass to its last hidden states
+(live mode only), the student's forward pass to its last hidden states, the fused KD loss
+(kd.fused: output projections, logits made chunk by chunk, divergence and their gradients) and
+its backward, the student's backward below its last hidden states, and the AdamW step. Each part is timed on its own (median of repeats), and the
 matrix-multiply share of the whole step comes from torch.profiler. The last line gives the
 shares in percent.
 """
@@ -20,7 +21,7 @@ import torch
 from distill_core import models
 from distill_core.cli import quiet_libraries
 from distill_core.config import DistillConfig
-from distill_core.kd.losses import kd_loss
+from distill_core.kd.fused import Head, fused_kd_loss
 from distill_core.training.loop import load_blocks, mixed_precision
 from distill_core.training.precision import choose_precision
 
@@ -52,29 +53,31 @@ def main() -> None:
         return torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
 
     with torch.inference_mode(), autocast():
-        t_logits = teacher(input_ids=x).logits[:, :-1]
-    t_logits = t_logits.clone()
+        t_head = models.teacher_head(teacher, x)
+    t_head = t_head._replace(hidden=t_head.hidden.clone())  # out of inference mode
 
     def teacher_forward():
         with torch.inference_mode(), autocast():
-            teacher(input_ids=x)
+            models.teacher_head(teacher, x)
 
     def student_forward():
         with torch.no_grad(), autocast():
-            student(input_ids=x)
+            models.student_head(student, student, x)
 
-    def loss_only():  # the loss and its backward, on fixed logits
+    def loss_only():  # the fused loss and its backward, from fixed hidden states
         with autocast():
-            s = student(input_ids=x).logits[:, :-1].detach().requires_grad_(True)
+            s = models.student_head(student, student, x)
+        s = Head(s.hidden.detach().requires_grad_(True), s.weight, s.bias)
         start = time.perf_counter()
-        total, _ = kd_loss(s, t_logits, x[:, 1:], alpha=1.0, temperature=1.0)
+        with autocast():
+            total, _ = fused_kd_loss(s, t_head, x[:, 1:], alpha=1.0, temperature=1.0)
         total.backward()
         return time.perf_counter() - start
 
     def full_step():
         with autocast():
-            s = student(input_ids=x).logits[:, :-1]
-            total, _ = kd_loss(s, t_logits, x[:, 1:], alpha=1.0, temperature=1.0)
+            s = models.student_head(student, student, x)
+            total, _ = fused_kd_loss(s, t_head, x[:, 1:], alpha=1.0, temperature=1.0)
         total.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -87,11 +90,11 @@ def main() -> None:
 
     parts = {"teacher forward": timed(teacher_forward),
              "student forward": timed(student_forward)}
-    parts["KD loss + its backward"] = statistics.median(loss_only() for _ in range(7))
+    parts["fused KD loss + backward"] = statistics.median(loss_only() for _ in range(7))
     parts["AdamW step"] = timed(optimizer_step)
     step = timed(full_step)  # student forward + loss + backward + AdamW, teacher not included
     parts["student backward"] = max(0.0, step - parts["student forward"]
-                                    - parts["KD loss + its backward"] - parts["AdamW step"])
+                                    - parts["fused KD loss + backward"] - parts["AdamW step"])
     total = step + parts["teacher forward"]
 
     from torch.profiler import ProfilerActivity, profile
