@@ -38,19 +38,17 @@ def real_pair_config(steps: int, runs_dir: str) -> tuple[DistillConfig, str]:
     """The smollm2-cpu recipe for `steps` steps, and which teacher it trains from."""
     config = load_recipe("smollm2-cpu").replace(steps=steps, baseline=False, eval_every=0,
                                                  runs_dir=runs_dir)
-    try:
-        from distill_core import models
+    from distill_core import models
 
-        models.load_teacher(config.teacher)  # (model, tokenizer): is it converted here?
+    if models.model_folder(models.resolve(config.teacher)) is not None:  # converted here
         return config, "SmolLM2-135M (converted, cached)"
-    except Exception:  # noqa: BLE001 - not converted here: its shape from the config
-        import real_pair_speed
+    import real_pair_speed  # not converted here: its shape from the config
 
-        folder = os.path.join(runs_dir, "smollm2-shaped")
-        teacher = real_pair_speed.smollm2_shaped()
-        teacher.save_pretrained(folder, safe_serialization=True)
-        _save_tokenizer(folder)
-        return config.replace(teacher=folder), "a SmolLM2-135M-shaped model, random weights"
+    folder = os.path.join(runs_dir, "smollm2-shaped")
+    teacher = real_pair_speed.smollm2_shaped()
+    teacher.save_pretrained(folder, safe_serialization=True)
+    _save_tokenizer(folder)
+    return config.replace(teacher=folder), "a SmolLM2-135M-shaped model, random weights"
 
 
 def _save_tokenizer(folder: str) -> None:

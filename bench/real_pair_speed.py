@@ -36,6 +36,7 @@ from distill_core import models
 from distill_core.kd import fused
 from distill_core.kd.fused import fused_kd_loss
 from distill_core.machine import describe_machine
+from distill_core.training.precision import choose_precision
 from distill_core.training.recipes import load_recipe
 
 
@@ -67,18 +68,19 @@ def load_pair(quick: bool):
 
 
 def step_fn(student, teacher, fused_head: bool, autocast, config, chunk_bytes=None):
+    """One training step (teacher live) with the logits in full or, `fused_head`, the fused head
+    at `chunk_bytes` chunks."""
     opt = torch.optim.AdamW(student.parameters(), lr=1e-4, betas=(0.9, 0.95))
     vocab = teacher.config.vocab_size
-    fused_ = fused_head  # (the name `fused` is the module)
 
     def step(x):
         if chunk_bytes:
             fused.FUSED_CHUNK_BYTES = chunk_bytes
         with torch.no_grad(), autocast():
-            t = (models.teacher_head(teacher, x, vocab) if fused_
+            t = (models.teacher_head(teacher, x, vocab) if fused_head
                  else models.next_token_logits(teacher, x, vocab))
         with autocast():
-            s = (models.student_head(student, student, x, vocab) if fused_
+            s = (models.student_head(student, student, x, vocab) if fused_head
                  else models.next_token_logits(student, x, vocab))
             total, _ = fused_kd_loss(s, t, x[:, 1:], alpha=config.alpha,
                                      temperature=config.temperature, kind=config.loss)
@@ -92,7 +94,9 @@ def measure(quick: bool = False, steps: int = 5, chunks_mib=()) -> dict:
     """{"before": tokens/s, "after": tokens/s, "ratio", "precision", "model"}."""
     config = load_recipe("smollm2-cpu")
     teacher, student, which = load_pair(quick)
-    precision = "fp32" if quick else _precision(student)
+    batch = torch.randint(0, teacher.config.vocab_size, (4, 128))
+    precision = "fp32" if quick else choose_precision(  # as precision=auto decides, timed here
+        student, teacher, batch, device=torch.device("cpu"))["precision"]
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
 
     def autocast():
@@ -121,20 +125,6 @@ def measure(quick: bool = False, steps: int = 5, chunks_mib=()) -> dict:
     rates = {k: b * t / statistics.median(v) for k, v in times.items()}
     return {**rates, "ratio": rates["after"] / rates["before"], "precision": precision,
             "model": which, "batch": (b, t)}
-
-
-def _precision(student) -> str:
-    """bf16 where one bf16 step of this student measures faster than fp32 (as precision=auto)."""
-    x = torch.randint(0, 1000, (4, 128))
-    out = {}
-    for name in ("fp32", "bf16"):
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=name == "bf16"):
-            student(input_ids=x).logits.float().mean().backward()  # warm
-            start = time.perf_counter()
-            student(input_ids=x).logits.float().mean().backward()
-            out[name] = time.perf_counter() - start
-    student.zero_grad(set_to_none=True)
-    return min(out, key=out.get)
 
 
 def report(r: dict) -> None:
