@@ -59,7 +59,7 @@ from distill_core.training.run_state import RunState, StopRequest, failure_line
 from distill_core.training.summary import finish, save_student
 from distill_core.training.validation import validation_record
 
-__all__ = ["Cancelled", "Prepared", "RunResult", "advance", "batch_order", "begin",
+__all__ = ["Cancelled", "Prepared", "RunResult", "accelerator", "advance", "batch_order", "begin",
            "check_context", "decide_precision", "distill", "end", "load_blocks", "lr_at",
            "micro_batches", "mixed_precision", "prepare", "resume_run", "save_student", "setup"]
 
@@ -109,9 +109,7 @@ def distill(config: DistillConfig, on_event=None, run: Run | None = None,
     # Accelerate keeps one state per process; a second run in the same process (tests, notebooks)
     # may use another precision. The process group itself (PartialState) is kept.
     AcceleratorState._reset_state()
-    on_cpu = not (torch.cuda.is_available() or torch.backends.mps.is_available())
-    # cpu=True also lets Accelerate join a multi-process CPU group (gloo) under torchrun.
-    acc = _accelerator("fp32" if config.precision == "auto" else config.precision, on_cpu)
+    acc = accelerator("fp32" if config.precision == "auto" else config.precision)
     main = acc.is_main_process
     if main and run is None and store:  # this process's from the start: never "waiting"
         run = Run.create(runs_root(config.runs_dir), config.to_dict(), name=config.name,
@@ -130,7 +128,7 @@ def distill(config: DistillConfig, on_event=None, run: Run | None = None,
         reports = config.report_to != "none" and run is not None  # trackers: main process only
         if mixed_precision(choice["precision"]) != acc.mixed_precision or reports:
             AcceleratorState._reset_state()
-            acc = _accelerator(choice["precision"], on_cpu, config if reports else None, run)
+            acc = accelerator(choice["precision"], config if reports else None, run)
         result = _train(config, acc, run, on_event or (lambda e: None), stop, prepared, resume,
                         choice)
         if run is not None:
@@ -152,13 +150,14 @@ def distill(config: DistillConfig, on_event=None, run: Run | None = None,
             signal.signal(signal.SIGTERM, old_handler)
 
 
-def _accelerator(precision: str, on_cpu: bool, config: DistillConfig | None = None,
-                 run: Run | None = None):
-    """An Accelerator for a decided precision; given `config` (with report_to) and `run`, it
-    also logs to `config.report_to`'s trackers, under run/trackers."""
+def accelerator(precision: str, config: DistillConfig | None = None, run: Run | None = None):
+    """An Accelerator for a decided precision, on the CPU where there is no GPU (cpu=True also
+    lets Accelerate join a multi-process CPU group, gloo, under torchrun); given `config` (with
+    report_to) and `run`, it also logs to `config.report_to`'s trackers, under run/trackers."""
     from accelerate import Accelerator
     from accelerate.utils import ProjectConfiguration
 
+    on_cpu = not (torch.cuda.is_available() or torch.backends.mps.is_available())
     if config is None:
         return Accelerator(mixed_precision=mixed_precision(precision), cpu=on_cpu)
     project = ProjectConfiguration(project_dir=str(run.path),

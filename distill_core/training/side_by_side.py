@@ -41,8 +41,8 @@ from distill_core.store.groups import why_apart
 from distill_core.store.processes import identity, same_process
 from distill_core.store.runs import Run, runs_root
 from distill_core.training.checkpoints import drop_checkpoint
-from distill_core.training.loop import (Cancelled, RunResult, advance, begin, decide_precision,
-                                        end, mixed_precision, prepare, setup)
+from distill_core.training.loop import (Cancelled, RunResult, accelerator, advance, begin,
+                                        decide_precision, end, mixed_precision, prepare, setup)
 from distill_core.training.run_state import RunState, StopRequest, failure_line
 
 __all__ = ["SharedTargets", "TargetMemo", "check_together", "outcome_summary",
@@ -118,14 +118,14 @@ def train_together(configs: list[DistillConfig], runs: list | None = None, on_ev
             stop.asked = True
 
     AcceleratorState._reset_state()
-    acc = _accelerator(configs[0].precision if configs[0].precision != "auto" else "fp32")
+    acc = accelerator(configs[0].precision if configs[0].precision != "auto" else "fp32")
     old_handler = signal.signal(signal.SIGTERM, on_term) if acc.is_main_process else None
     try:
         prepared = prepare(configs[0], prepared)
         choice = decide_precision(configs[0], prepared, acc.device)
         if mixed_precision(choice["precision"]) != acc.mixed_precision:
             AcceleratorState._reset_state()
-            acc = _accelerator(choice["precision"])
+            acc = accelerator(choice["precision"])
         memo = _start_all(members, stops, acc, prepared, choice, on_event or (lambda e: None),
                           store)
         _train_all(members, configs[0].steps, memo)
@@ -140,13 +140,6 @@ def train_together(configs: list[DistillConfig], runs: list | None = None, on_ev
     if everyone.asked and any(isinstance(m.outcome, Cancelled) for m in members):
         raise Cancelled("cancelled")
     return [m.outcome for m in members]
-
-
-def _accelerator(precision: str):
-    from accelerate import Accelerator
-
-    on_cpu = not (torch.cuda.is_available() or torch.backends.mps.is_available())
-    return Accelerator(mixed_precision=mixed_precision(precision), cpu=on_cpu)
 
 
 def _active(members: list[Member]) -> list[Member]:
