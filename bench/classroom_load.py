@@ -10,7 +10,9 @@ press forces its own run: no press attaches to another's, so the queue has 30 ru
 and trains the compatible ones waiting together (side by side, one process each group of at
 most max_together; store/groups.py). Each press is a real `jobs.launch(config, session=...)`
 on a fresh runs root; the queue trains real `distill run` processes, `max_concurrent` at a
-time (this server's limits), and the loop here calls `jobs.pump` every 0.5 s as the sessions'
+time, under the limits docs/hosting.md gives a class server (docs/classroom.toml: one run per
+core on one thread each, up to 16 side by side; `--limits none` for this machine's defaults,
+`--limits FILE` for another file), and the loop here calls `jobs.pump` every 0.5 s as the sessions'
 page polls do. A session's wait is from its press until its run's status says done (a press
 that attaches to a finished run waits only for the launch call). It prints each session's
 wait, the runs trained and the processes that trained them, then the median, p95 and max
@@ -44,6 +46,7 @@ import contextlib
 import json
 import os
 import random
+import shutil
 import socket
 import statistics
 import subprocess
@@ -67,6 +70,7 @@ from distill_core.machine import cpu_model  # noqa: E402
 from distill_core.store import jobs  # noqa: E402
 from distill_core.store.limits import load_limits  # noqa: E402
 
+CLASS_LIMITS = ROOT / "docs" / "classroom.toml"  # `waits`: the limits a class server runs with
 TINY_RUN = {"cfg_student": "builtin:tiny", "cfg_steps": 2, "cfg_batch_size": 2,
             "cfg_seq_len": 32, "cfg_warmup": 0, "cfg_eval_every": 0, "cfg_eval_blocks": 2,
             "cfg_train_docs": 100, "cfg_baseline": False}
@@ -471,6 +475,8 @@ def main_waits(args) -> None:
     with tempfile.TemporaryDirectory(prefix="classroom-waits-") as tmp:
         root = Path(tmp) / "runs"
         root.mkdir()
+        if args.limits != "none":  # what docs/hosting.md has a class server use
+            shutil.copyfile(args.limits, root / "classroom.toml")
         limits = load_limits(root)
         mode = ("every session its own alpha and T, every press its own run; max_together="
                 f"{limits.max_together}" if args.fresh
@@ -478,7 +484,7 @@ def main_waits(args) -> None:
         print(f"{cpu_model()}, {os.cpu_count()} CPU cores, "
               f"{datetime.now().astimezone():%Y-%m-%d %H:%M %Z}, load average "
               f"{os.getloadavg()[0]:.2f} before the start; max_concurrent="
-              f"{limits.max_concurrent}; {mode}")
+              f"{limits.max_concurrent} (limits: {args.limits}); {mode}")
         c = class_run(root, {})
         picked = ("each a different alpha and T" if args.fresh else
                   f"{args.sessions - args.variants} the preset {PRESET[0]}, {args.variants} one "
@@ -586,6 +592,10 @@ def main() -> None:
                         help="waits: sessions that change alpha or T instead of the preset")
     parser.add_argument("--spread", type=float, default=30.0,
                         help="waits: seconds over which the class presses Start")
+    parser.add_argument("--limits", default=str(CLASS_LIMITS),
+                        help="waits: the server's limits file (default: docs/classroom.toml, "
+                             "what docs/hosting.md gives a class server); none: this machine's "
+                             "defaults. Environment variables still win over it")
     parser.add_argument("--fresh", action="store_true",
                         help="waits: every press forces its own run (no attaching)")
     args = parser.parse_args()

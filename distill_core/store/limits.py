@@ -10,6 +10,8 @@ is set wins over the file.
 
     setting                 variable                          default
     max_concurrent          DISTILL_MAX_CONCURRENT            half the CPU cores, at least 1
+                                                              ("cores": one run per core, each
+                                                              on one thread; docs/classroom.toml)
     max_together            DISTILL_MAX_TOGETHER              8 (waiting runs that share teacher
                                                               and batches, trained side by side
                                                               in one process: store/groups.py)
@@ -116,6 +118,8 @@ def _parse(name: str, value, where: str):
             unit = "GB" if name == "max_memory_gb" else "MB"
             raise InputError(f"{where} must be a number of {unit} above 0 (got {value!r})")
         return number
+    if name == "max_concurrent" and str(value).strip().lower() == "cores":
+        return os.cpu_count() or 1  # one run per core: each run trains on one thread (jobs.py)
     number = _number(value, suffixes=name == "max_model_params")
     if number is None or number != int(number) or number < 1:
         raise InputError(f"{where} must be a whole number of at least 1 (got {value!r})")

@@ -1,18 +1,21 @@
 """The classroom limits: defaults, a classroom.toml in the runs root, env vars over the file."""
 
 import os
+from pathlib import Path
 
 import pytest
 
 from distill_core.errors import InputError
 from distill_core.policy import (Limits, check_hub, check_model_params, check_steps,
                                  default_concurrency)
-from distill_core.store.limits import config_path, load_limits
+from distill_core.store.limits import CONFIG_ENV, config_path, load_limits
+
+ROOT = Path(__file__).resolve().parents[2]
 
 ENV = ("DISTILL_CLASSROOM_CONFIG", "DISTILL_MAX_CONCURRENT", "DISTILL_MAX_QUEUED_PER_SESSION",
        "DISTILL_MAX_WAITING", "DISTILL_MAX_STEPS", "DISTILL_MAX_MODEL_PARAMS",
        "DISTILL_MAX_MEMORY_GB", "DISTILL_MAX_DATA_MB", "DISTILL_MODEL_DIRS", "DISTILL_DATA_DIRS",
-       "DISTILL_ALLOW_HUB")
+       "DISTILL_ALLOW_HUB", "DISTILL_MAX_TOGETHER")
 
 
 @pytest.fixture(autouse=True)
@@ -117,3 +120,13 @@ def test_check_hub_refuses_in_one_line_only_when_off():
                                          r"DISTILL_ALLOW_HUB is off") as err:
         check_hub("org/model", "model", Limits(allow_hub=False))
     assert "\n" not in str(err.value)
+
+
+def test_the_class_server_file_loads_one_run_per_core(tmp_path, monkeypatch):
+    """docs/classroom.toml, the file docs/hosting.md gives a class server (and the classroom
+    load bench uses), is valid: one run per core, 16 side by side, no hub."""
+    monkeypatch.setenv(CONFIG_ENV, str(ROOT / "docs" / "classroom.toml"))
+    limits = load_limits(tmp_path)
+    assert limits.max_concurrent == (os.cpu_count() or 1)
+    assert (limits.max_together, limits.allow_hub, limits.max_steps) == (16, False, 2000)
+    assert limits.max_model_params == 50_000_000
