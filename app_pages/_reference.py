@@ -57,6 +57,11 @@ def default_run_results() -> None:
                        "value": [value for _, value in rows]})
 
 
+def has_sweep_to_show(root) -> bool:
+    """Whether the Sweep page has a sweep to show (the user's, or the reference's); no output."""
+    return bool(sweep.list_sweeps(root) or reference.sweep_entry())
+
+
 def sweeps_to_show(root) -> tuple:
     """(runs root, sweep ids) for the Sweep page: the user's sweeps under `root`, else the
     reference sweep (labelled as such), else a note that there is none and the page stops."""

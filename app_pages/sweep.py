@@ -5,7 +5,7 @@ import streamlit as st
 
 from app_pages._models import chosen_pair
 from app_pages._navigation import link
-from app_pages._reference import sweeps_to_show
+from app_pages._reference import has_sweep_to_show, sweeps_to_show
 from app_pages._session import presenting, server_limits
 from distill_core import InputError
 from distill_core.app import report, viz
@@ -20,7 +20,8 @@ st.title("α × T sweep")
 st.caption("Which mix of soft and hard labels, at which temperature, gives the best student? "
            "One short run per cell of the grid, all from the same start on the same batches.")
 t_spec, s_spec = chosen_pair()
-with st.form("sweep_form"), st.expander("New sweep", expanded=not sweep.list_sweeps()):
+# folded while a sweep is shown (the reference's on a fresh install): the heatmap on screen
+with st.form("sweep_form"), st.expander("New sweep", expanded=not has_sweep_to_show(runs_root())):
     left, right = st.columns(2)
     alphas = left.multiselect("α values", ALPHAS, default=[0.0, 0.5, 0.9], key="sweep_alphas")
     temps = right.multiselect("T values", TEMPERATURES, default=[1.0, 2.0, 4.0], key="sweep_ts")
