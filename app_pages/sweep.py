@@ -46,11 +46,11 @@ st.query_params["sweep"] = sweep_id
 
 def grid(sweep_id: str) -> None:  # reads the run store only; polls while cells are pending
     cells = sweep.cells(sweep_id, root)
-    done = sum(c["state"] == "done" for c in cells)
-    st.progress(done / len(cells), text=f"{done} of {len(cells)} cells done")
-    titles = viz.sweep_metric_titles()
-    metric = st.radio("Colour by", list(titles), horizontal=True, key="sweep_metric",
-                      format_func=titles.get)
+    done, titles = sum(c["state"] == "done" for c in cells), viz.sweep_metric_titles()
+    left, right = st.columns([1, 2])  # one row, so that the heatmap starts on the first screen
+    left.progress(done / len(cells), text=f"{done} of {len(cells)} cells done")
+    metric = right.radio("Colour by", list(titles), horizontal=True, key="sweep_metric",
+                         format_func=titles.get)
     event = st.plotly_chart(viz.sweep_heatmap(cells, metric), key="sweep_map",
                             on_select="rerun", selection_mode="points")
     clicked = [p["customdata"] for p in event.selection.points if p.get("customdata")]

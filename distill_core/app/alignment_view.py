@@ -8,8 +8,9 @@ tokenizations (models.alignment), and at one group what each model predicts ther
 
 At a group both models have read the same text; the teacher's and the student's next-token
 distributions there (softmax(z / T)) are what the cross-tokenizer losses compare: the KL part
-of the aligned loss over the tokens both vocabularies spell alike (renormalised to them), and
-ULD over both distributions sorted by probability, which needs no vocabulary map.
+of the aligned loss over the tokens both vocabularies spell alike (each side's other tokens one
+"rest" bucket), and ULD over both distributions sorted by probability, which needs no
+vocabulary map.
 """
 
 from __future__ import annotations
@@ -72,7 +73,8 @@ def group_distributions(al: TextAlignment, group: int, teacher, student, shared,
                         temperature: float, teacher_tok, student_tok, top: int = 15) -> dict:
     """At group `group` (not the first: something must come before it), both models' next-token
     distributions at T: the `top` shared tokens the teacher finds likeliest with both
-    probabilities (each renormalised over the shared tokens), both full distributions sorted
+    probabilities and each side's mass on all shared tokens (the rest is the aligned loss's
+    one "rest" bucket), both full distributions sorted
     (their `top` largest), and the ULD distance between them."""
     g = al.groups[group]
     p_t = _next_token_probs(teacher, al.teacher_ids, g.teacher[0] - 1, temperature,
@@ -84,8 +86,7 @@ def group_distributions(al: TextAlignment, group: int, teacher, student, shared,
     order = on_t.argsort(descending=True)[:top]
     return {"group": al.text[g.start:g.end], "temperature": temperature,
             "tokens": [teacher_tok.convert_ids_to_tokens(int(t_ids[i])) for i in order],
-            "teacher_shared": (on_t[order] / on_t.sum().clamp_min(1e-30)).tolist(),
-            "student_shared": (on_s[order] / on_s.sum().clamp_min(1e-30)).tolist(),
+            "teacher_shared": on_t[order].tolist(), "student_shared": on_s[order].tolist(),
             "teacher_mass": float(on_t.sum()), "student_mass": float(on_s.sum()),
             "teacher_sorted": p_t.sort(descending=True).values[:top].tolist(),
             "student_sorted": p_s.sort(descending=True).values[:top].tolist(),
@@ -98,8 +99,8 @@ def shared_vocabulary_bars(d: dict) -> go.Figure:
                      for role, color in (("teacher", TEACHER_COLOR),
                                          ("student", STUDENT_COLORS[0]))])
     apply_layout(fig, f"Over the tokens both spell alike, at T = {d['temperature']:g} (teacher "
-                 f"{d['teacher_mass']:.0%} of its mass there, student {d['student_mass']:.0%})",
-                 "token (the teacher's spelling)", "probability (renormalised)")
+                 f"{d['teacher_mass']:.0%} of its mass there, student {d['student_mass']:.0%}; "
+                 "the rest is one bucket)", "token (the teacher's spelling)", "probability")
     fig.update_layout(barmode="group")
     return fig
 

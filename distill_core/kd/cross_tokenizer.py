@@ -17,9 +17,9 @@ Two kinds of KD term, averaged over groups, with p = softmax(z / T) on each side
              sorted descending and the shorter padded with zeros: the closed-form Wasserstein-1
              distance of Universal Logit Distillation (Boizard et al. 2024), no vocabulary map.
     aligned  where one token on each side covers the group: KL over the tokens both vocabularies
-             spell the same way (the teacher's mass on them × KL of the two distributions
-             renormalised to them) plus ULD over the rest; elsewhere ULD between chain-rule
-             span vectors: the distribution at the group's start with the entry of the group's
+             spell the same way, each side's other tokens lumped into one "rest" bucket (so
+             the student is also taught how much mass belongs outside the shared tokens);
+             elsewhere ULD between chain-rule span vectors: the distribution at the group's start with the entry of the group's
              first token multiplied by the probability of the rest of the group's tokens
              (P(x1 … xn) = P(x1) Π P(xk | x<k)), so the whole span's probability is compared.
 
@@ -39,16 +39,18 @@ from distill_core.kd.checks import (TEMPERATURE_RANGE, check_alpha, check_logits
                                     check_temperature, compute_dtype)
 from distill_core.kd.chunked import loss_weights, weighted_total
 
+_NEVER = -1e4  # a log-probability standing for 0 (an empty rest bucket): exp() is exactly 0
+
 __all__ = ["CROSS_HELP", "CROSS_KINDS", "CROSS_SETTINGS", "Groups", "cross_tokenizer_kd_loss", "cross_tokenizer_loss",
            "span_log_probs", "uld_distance"]
 
 CROSS_KINDS = ("uld", "aligned")
 CROSS_SETTINGS = ("auto", *CROSS_KINDS)  # the run setting `cross_tokenizer` (config.py)
 CROSS_HELP = ("The loss between a teacher and a student whose tokenizers differ: uld compares "
-              "both distributions sorted by probability (no vocabulary map); aligned adds a KL "
-              "over the tokens both vocabularies spell alike where one token on each side covers "
-              "the same text. auto = aligned when they share at least half of the smaller "
-              "vocabulary, else uld; unused (and refused if named) when the tokenizers are the "
+              "both distributions sorted by probability (no vocabulary map); aligned uses a KL "
+              "over the tokens both vocabularies spell alike (the rest as one bucket) where one "
+              "token on each side covers the same text, and uld elsewhere. auto = aligned when "
+              "they share at least half of the smaller vocabulary, else uld; unused (and refused if named) when the tokenizers are the "
               "same.")
 
 
@@ -83,13 +85,18 @@ class Groups:
 def uld_distance(log_p_student: torch.Tensor, log_p_teacher: torch.Tensor) -> torch.Tensor:
     """Σ |sorted p_s − sorted p_t| per row: (G, Vs), (G, Vt) log-probabilities → (G,).
 
-    Each row sorted descending, the shorter padded with zeros to the longer's length."""
-    p_s = log_p_student.exp().sort(dim=-1, descending=True).values
-    p_t = log_p_teacher.exp().sort(dim=-1, descending=True).values
-    width = max(p_s.shape[-1], p_t.shape[-1])
-    p_s = F.pad(p_s, (0, width - p_s.shape[-1]))
-    p_t = F.pad(p_t, (0, width - p_t.shape[-1]))
-    return (p_s - p_t).abs().sum(-1)
+    Each row sorted descending, the shorter padded with zeros to the longer's length. Past the
+    narrower width k the padded side is 0, so those ranks add up to the wider side's mass
+    outside its k largest: only the k largest of each side are sorted (topk), exactly."""
+    p_s, p_t = log_p_student.exp(), log_p_teacher.exp()
+    k = min(p_s.shape[-1], p_t.shape[-1])
+    top_s, top_t = (p.topk(k, dim=-1).values if p.shape[-1] > k
+                    else p.sort(dim=-1, descending=True).values for p in (p_s, p_t))
+    distance = (top_s - top_t).abs().sum(-1)
+    for p, top in ((p_s, top_s), (p_t, top_t)):
+        if p.shape[-1] > k:  # the wider side's mass past its k largest, against zeros
+            distance = distance + (p.sum(-1) - top.sum(-1)).clamp_min(0.0)
+    return distance
 
 
 def _actual_log_probs(log_p: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -111,15 +118,22 @@ def span_log_probs(log_p: torch.Tensor, labels: torch.Tensor, pos: torch.Tensor,
 
 
 def _shared_kl(rows_s, rows_t, shared_student, shared_teacher) -> torch.Tensor:
-    """Teacher's mass on the shared tokens × KL of both renormalised to them, plus ULD over
-    the tokens outside; (G, Vs), (G, Vt) log-probabilities → (G,)."""
-    a_s, a_t = rows_s[:, shared_student], rows_t[:, shared_teacher]  # (G, M)
-    mass_s, mass_t = a_s.logsumexp(-1, keepdim=True), a_t.logsumexp(-1, keepdim=True)
-    log_ps, log_pt = a_s - mass_s, a_t - mass_t
-    kl = (log_pt.exp() * (log_pt - log_ps)).sum(-1) * mass_t.squeeze(-1).exp()
-    out_s = rows_s.index_fill(1, shared_student, float("-inf"))
-    out_t = rows_t.index_fill(1, shared_teacher, float("-inf"))
-    return kl + uld_distance(out_s, out_t)
+    """KL(teacher ‖ student) over the tokens both vocabularies spell alike, each side's other
+    tokens lumped into one "rest" bucket; (G, Vs), (G, Vt) log-probabilities → (G,). With one
+    vocabulary the rest is empty on both sides and this is the plain forward KL. When every
+    student token is shared, the teacher's rest has no counterpart: both are compared over the
+    shared tokens (the teacher's renormalised to them), weighted by the teacher's mass there."""
+    def buckets(rows, shared):  # (G, M + 1): the shared tokens' log-probs, then the rest's
+        rest = rows.index_fill(1, shared, float("-inf")).logsumexp(-1, keepdim=True)
+        return torch.cat([rows[:, shared], rest], dim=-1).clamp_min(_NEVER)
+
+    log_p, log_q = buckets(rows_t, shared_teacher), buckets(rows_s, shared_student)
+    weight = 1.0
+    if shared_student.numel() >= rows_s.shape[-1]:  # the student has no rest to match
+        log_p, log_q = log_p[:, :-1], log_q[:, :-1]
+        mass = log_p.logsumexp(-1, keepdim=True)
+        log_p, weight = log_p - mass, mass.squeeze(-1).exp()
+    return weight * (log_p.exp() * (log_p - log_q)).sum(-1)
 
 
 def cross_tokenizer_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
@@ -152,12 +166,15 @@ def cross_tokenizer_loss(student_logits: torch.Tensor, teacher_logits: torch.Ten
                             groups.student_end, groups.student_first)
     rows_t = span_log_probs(log_t, teacher_labels.flatten(), groups.teacher_pos,
                             groups.teacher_end, groups.teacher_first)
-    per_group = uld_distance(rows_s, rows_t)  # (G,)
     single = groups.one_to_one
+    per_group = rows_s.new_zeros(groups.size)  # (G,)
     if bool(single.any()):
-        exact = _shared_kl(rows_s[single], rows_t[single], shared[0].to(log_s.device),
-                           shared[1].to(log_t.device))
-        per_group = per_group.masked_scatter(single, exact)
+        per_group = per_group.masked_scatter(single, _shared_kl(
+            rows_s[single], rows_t[single], shared[0].to(log_s.device),
+            shared[1].to(log_t.device)))
+    if not bool(single.all()):
+        per_group = per_group.masked_scatter(~single, uld_distance(rows_s[~single],
+                                                                   rows_t[~single]))
     return per_group.mean()
 
 

@@ -41,3 +41,21 @@ def test_gpu_check_runs_on_cuda():
     out = bench("gpu_check.py", "--quick")
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1].startswith("gpu: ")
+
+
+def test_recipe_seeds_runs_each_seed_and_states_the_paired_verdict():
+    """Two seeds of the classroom recipe cut to a few steps: a row per seed in the recipe's
+    unit (perplexity: one tokenizer), then the verdict line with the budget."""
+    out = bench("recipe_seeds.py", "classroom", "--seeds", "0,1", "--steps", "3",
+                "--warmup", "0", "--eval-every", "0", "--eval-blocks", "4", "--train-docs", "40",
+                "--precision", "fp32")
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.strip().splitlines()
+    seeds = [line for line in lines if line.strip().startswith("seed ")]
+    assert [line.split()[1] for line in seeds] == ["0", "1"]
+    assert all("gap closed" in line and "baseline" in line for line in seeds)
+    last = lines[-1]
+    assert last.startswith("classroom: the distilled student against its baseline (perplexity, "
+                           "paired by seed): ")
+    assert "within the 600 s budget" in last
+

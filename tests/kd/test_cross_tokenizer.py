@@ -21,6 +21,16 @@ def test_uld_is_the_l1_distance_of_sorted_probabilities_padded_with_zeros():
     shuffled = torch.tensor([[0.25, 0.25, 0.5]]).log()
     assert uld_distance(shuffled, p_t).item() == pytest.approx(0.5)  # no vocabulary map
     assert uld_distance(p_s, p_s).item() == 0.0
+    assert uld_distance(p_t, p_s).item() == pytest.approx(0.5)  # either side the wider
+
+
+def test_uld_of_wide_rows_equals_the_full_sort_in_float64():
+    """The top-k shortcut (sorting only the narrower width on the wider side) is exact."""
+    gen = torch.Generator().manual_seed(5)
+    s = torch.log_softmax(torch.randn(7, 300, generator=gen, dtype=torch.float64), -1)
+    t = torch.log_softmax(torch.randn(7, 40, generator=gen, dtype=torch.float64) * 3, -1)
+    want = [_sorted_l1(a, b) for a, b in zip(s.exp().tolist(), t.exp().tolist())]
+    assert uld_distance(s, t).tolist() == pytest.approx(want, rel=1e-12)
 
 
 def _labels(ids: list[int]) -> torch.Tensor:
@@ -72,10 +82,9 @@ def _reference(al, s_logits, t_logits, t, kind, shared):
             total.append(_sorted_l1(qs, qt))
             continue
         ms, mt = [qs[i] for i in shared[0]], [qt[i] for i in shared[1]]
-        kl = sum(b / sum(mt) * math.log((b / sum(mt)) / (a / sum(ms))) for a, b in zip(ms, mt))
-        rest_s = [x for i, x in enumerate(qs) if i not in shared[0]]
-        rest_t = [x for i, x in enumerate(qt) if i not in shared[1]]
-        total.append(sum(mt) * kl + _sorted_l1(rest_s, rest_t))
+        ms.append(sum(x for i, x in enumerate(qs) if i not in shared[0]))  # the rest bucket
+        mt.append(sum(x for i, x in enumerate(qt) if i not in shared[1]))
+        total.append(sum(b * math.log(b / a) for a, b in zip(ms, mt) if b > 0))
     return sum(total) / len(total)
 
 
@@ -107,6 +116,25 @@ def test_aligned_with_one_tokenizer_is_the_forward_kl(small_tokenizer):
     same = cross_tokenizer_loss(s, s, groups, student_labels=_labels(al.student_ids),
                                 teacher_labels=_labels(al.student_ids), kind="uld")
     assert same.item() == 0.0
+
+
+def test_aligned_when_every_student_token_is_shared_weighs_the_renormalised_kl():
+    """A student whose whole vocabulary the teacher spells too (3 of the teacher's 5): the
+    teacher's other tokens have no counterpart, so the KL is over the shared tokens, the
+    teacher's renormalised to them, times the teacher's mass there (not an infinite KL)."""
+    p_t = torch.tensor([0.4, 0.1, 0.2, 0.2, 0.1], dtype=torch.float64)  # ids 1, 2, 4 shared
+    q_s = torch.tensor([0.5, 0.3, 0.2], dtype=torch.float64)
+    shared = (torch.tensor([0, 1, 2]), torch.tensor([1, 2, 4]))
+    groups = Groups.from_lists({"student_pos": [0], "student_end": [1], "student_first": [0],
+                                "teacher_pos": [0], "teacher_end": [1], "teacher_first": [1],
+                                "one_to_one": [True]})
+    got = cross_tokenizer_loss(q_s.log()[None, None], p_t.log()[None, None], groups,
+                               student_labels=torch.tensor([[-100]]),
+                               teacher_labels=torch.tensor([[-100]]), kind="aligned",
+                               shared=shared)
+    mass, on = 0.4, [0.1, 0.2, 0.1]  # the teacher's mass on ids 1, 2, 4
+    want = mass * sum(b / mass * math.log((b / mass) / a) for a, b in zip([0.5, 0.3, 0.2], on))
+    assert got.item() == pytest.approx(want, rel=1e-12)
 
 
 def test_total_is_alpha_t2_kd_plus_one_minus_alpha_ce():
