@@ -49,8 +49,8 @@ def grid(sweep_id: str) -> None:  # reads the run store only; polls while cells 
     done, titles = sum(c["state"] == "done" for c in cells), viz.sweep_metric_titles()
     left, right = st.columns([1, 2])  # one row, so that the heatmap starts on the first screen
     left.progress(done / len(cells), text=f"{done} of {len(cells)} cells done")
-    metric = right.radio("Colour by", list(titles), horizontal=True, key="sweep_metric",
-                         format_func=titles.get)
+    metric = right.selectbox("Colour by", list(titles), key="sweep_metric",
+                             format_func=titles.get)
     event = st.plotly_chart(viz.sweep_heatmap(cells, metric), key="sweep_map",
                             on_select="rerun", selection_mode="points")
     clicked = [p["customdata"] for p in event.selection.points if p.get("customdata")]

@@ -30,7 +30,7 @@ def test_heatmap_of_a_finished_sweep_and_a_cells_curves(open_page, finished):
     by_cell = {(c["alpha"], c["temperature"]): c["student_ppl"] for c in cells}
     assert heat["z"] == [[by_cell[(0.0, 1.0)], by_cell[(0.0, 4.0)]],
                          [by_cell[(0.9, 1.0)], by_cell[(0.9, 4.0)]]]
-    at.radio(key="sweep_metric").set_value("agreement").run()
+    at.selectbox(key="sweep_metric").set_value("agreement").run()
     heat = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
     assert heat["z"][1][1] == pytest.approx(100 * cells[3]["agreement"])
 
