@@ -73,6 +73,26 @@ def test_start_watch_and_see_the_verdict(open_page, runs_dir, small_teacher_dir)
     assert again.table[0].value.equals(shown)
 
 
+def test_a_pair_whose_tokenizers_differ_trains_from_the_page(open_page, runs_dir,
+                                                             small_teacher_dir):
+    """Issue 21 from the app: the small teacher (its own 600-token tokenizer) teaching a student
+    cut from the built-in teacher (3,392 tokens) trains across tokenizers, and the verdict
+    reads in bits per byte."""
+    at = fill(open_page("distill"), small_teacher_dir, student="builtin:teacher:small")
+    at.checkbox(key="cfg_baseline").check()
+    at.button(key="start").click().run()
+    assert not at.exception and not at.error
+    run = load_run(at.session_state["run"], runs_dir)
+    status = wait_until_finished(run, seconds=240)
+    assert status["state"] == "done", (run.path / "log.txt").read_text()[-2000:]
+    at.run()
+    assert not at.exception and not at.error
+    summary = run.summary()
+    assert summary["cross_tokenizer"] in ("uld", "aligned")
+    assert summary["retention_unit"] == "bits per byte" and summary["agreement"] is None
+    assert f"closes {summary['gap_closed_pct']:.1f} %" in at.success[0].value
+
+
 @pytest.mark.parametrize("field, value, message", [
     ("student", "nobody/no-such-model", "nobody/no-such-model"),
     ("teacher", "/no/such/teacher", "no model folder"),
