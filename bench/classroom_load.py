@@ -12,11 +12,11 @@ most max_together; store/groups.py). Each press is a real `jobs.launch(config, s
 on a fresh runs root; the queue trains real `distill run` processes, `max_concurrent` at a
 time, under the limits docs/hosting.md gives a class server (docs/classroom.toml: one run per
 core on one thread each, up to 16 side by side; `--limits none` for this machine's defaults,
-`--limits FILE` for another file), and the loop here calls `jobs.pump` every 0.5 s as the sessions'
-page polls do. A session's wait is from its press until its run's status says done (a press
-that attaches to a finished run waits only for the launch call). It prints each session's
-wait, the runs trained and the processes that trained them, then the median, p95 and max
-wait, and last the target: every session sees a finished result within 5 minutes.
+`--limits FILE` for another file), and the loop here calls `jobs.pump` every 0.5 s as the
+sessions' page polls do. A session's wait is from its press until its run's status says done
+(a press that attaches to a finished run waits only for the launch call). It prints each
+session's wait, the runs trained and the processes that trained them, then the median, p95 and
+max wait, and last the target: every session sees a finished result within 5 minutes.
 
 `pages` (the default): page response times while a class presses Start at once.
 Starts `streamlit run app.py` on a loopback port in a fresh runs root, then:

@@ -33,7 +33,6 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 import torch
 
 from distill_core import models
-from distill_core.kd import fused
 from distill_core.kd.fused import fused_kd_loss
 from distill_core.machine import describe_machine
 from distill_core.training.precision import choose_precision
@@ -68,14 +67,14 @@ def load_pair(quick: bool):
 
 
 def step_fn(student, teacher, fused_head: bool, autocast, config, chunk_bytes=None):
-    """One training step (teacher live) with the logits in full or, `fused_head`, the fused head
-    at `chunk_bytes` chunks."""
+    """One training step (teacher live) with the logits in full or, `fused_head`, the fused head;
+    the loss's chunks hold `chunk_bytes` of float32 logits (None: the default,
+    fused.FUSED_CHUNK_BYTES)."""
     opt = torch.optim.AdamW(student.parameters(), lr=1e-4, betas=(0.9, 0.95))
     vocab = teacher.config.vocab_size
+    chunk = max(1, chunk_bytes // (4 * vocab)) if chunk_bytes else "auto"  # positions a chunk
 
     def step(x):
-        if chunk_bytes:
-            fused.FUSED_CHUNK_BYTES = chunk_bytes
         with torch.no_grad(), autocast():
             t = (models.teacher_head(teacher, x, vocab) if fused_head
                  else models.next_token_logits(teacher, x, vocab))
@@ -83,7 +82,8 @@ def step_fn(student, teacher, fused_head: bool, autocast, config, chunk_bytes=No
             s = (models.student_head(student, student, x, vocab) if fused_head
                  else models.next_token_logits(student, x, vocab))
             total, _ = fused_kd_loss(s, t, x[:, 1:], alpha=config.alpha,
-                                     temperature=config.temperature, kind=config.loss)
+                                     temperature=config.temperature, kind=config.loss,
+                                     chunk_size=chunk)
         total.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -107,10 +107,8 @@ def measure(quick: bool = False, steps: int = 5, chunks_mib=()) -> dict:
     batches = [torch.randint(0, teacher.config.vocab_size, (b, t), generator=g)
                for _ in range(steps + 1)]
     student.train()
-    default_chunk = fused.FUSED_CHUNK_BYTES
     fns = {"before": step_fn(student, teacher, False, autocast, config),
-           "after": step_fn(student, teacher, True, autocast, config,
-                            fused.FUSED_CHUNK_BYTES)}
+           "after": step_fn(student, teacher, True, autocast, config)}
     for mib in chunks_mib:  # the fused head at other chunk sizes, for choosing the default
         fns[f"after, {mib} MiB chunks"] = step_fn(student, teacher, True, autocast, config,
                                                   mib * 2**20)
@@ -121,7 +119,6 @@ def measure(quick: bool = False, steps: int = 5, chunks_mib=()) -> dict:
             fn(x)
             if i:  # the first is the warm-up
                 times[name].append(time.perf_counter() - start)
-    fused.FUSED_CHUNK_BYTES = default_chunk  # as it was
     rates = {k: b * t / statistics.median(v) for k, v in times.items()}
     return {**rates, "ratio": rates["after"] / rates["before"], "precision": precision,
             "model": which, "batch": (b, t)}

@@ -67,8 +67,9 @@ def run_seed(recipe: str, seed: int, extra: list[str]) -> dict:
 def row(s: dict) -> str:
     key, _ = unit_of(s)
     eq = s.get("equal_flops_gap_closed_pct")
-    return (f"  seed {s['seed']}  teacher {s[f'teacher_{key}']:.4g}  student {s[f'student_{key}']:.4g}"
-            f"  baseline {s[f'baseline_{key}']:.4g}  gap closed {s['gap_closed_pct']:6.1f} %"
+    return (f"  seed {s['seed']}  teacher {s[f'teacher_{key}']:.4g}"
+            f"  student {s[f'student_{key}']:.4g}  baseline {s[f'baseline_{key}']:.4g}"
+            f"  gap closed {s['gap_closed_pct']:6.1f} %"
             f"  at equal FLOPs {'' if eq is None else f'{eq:6.1f} %'}"
             f"  run {s['wall_seconds']:.0f} s, command {s['command_s']:.0f} s")
 

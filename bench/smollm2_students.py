@@ -118,7 +118,8 @@ def report(rows: list[dict], config, header: str) -> str:
 def gap_closed(row: dict) -> float:
     """Share of the baseline's gap to the teacher that KD closed, as every run's summary counts
     it (training.summary.retention: in nats per token, the log of the perplexities)."""
-    losses = {"teacher_val_loss": math.log(row["ppl_teacher"]), "val_loss": math.log(row["ppl_kd"]),
+    losses = {"teacher_val_loss": math.log(row["ppl_teacher"]),
+              "val_loss": math.log(row["ppl_kd"]),
               "baseline_val_loss": math.log(row["ppl_baseline"])}
     return summary.retention(losses)["gap_closed_pct"] / 100
 

@@ -6,9 +6,9 @@ One step of the default loop (batch 16 x 128, bf16 autocast where `precision=aut
 alpha 1, T 1, forward KL), split into: the teacher's forward pass to its last hidden states
 (live mode only), the student's forward pass to its last hidden states, the fused KD loss
 (kd.fused: output projections, logits made chunk by chunk, divergence and their gradients) and
-its backward, the student's backward below its last hidden states, and the AdamW step. Each part is timed on its own (median of repeats), and the
-matrix-multiply share of the whole step comes from torch.profiler. The last line gives the
-shares in percent.
+its backward, the student's backward below its last hidden states, and the AdamW step. Each
+part is timed on its own (median of repeats), and the matrix-multiply share of the whole step
+comes from torch.profiler. The last line gives the shares in percent.
 """
 
 from __future__ import annotations

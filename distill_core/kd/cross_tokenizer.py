@@ -19,9 +19,10 @@ Two kinds of KD term, averaged over groups, with p = softmax(z / T) on each side
     aligned  where one token on each side covers the group: KL over the tokens both vocabularies
              spell the same way, each side's other tokens lumped into one "rest" bucket (so
              the student is also taught how much mass belongs outside the shared tokens);
-             elsewhere ULD between chain-rule span vectors: the distribution at the group's start with the entry of the group's
-             first token multiplied by the probability of the rest of the group's tokens
-             (P(x1 … xn) = P(x1) Π P(xk | x<k)), so the whole span's probability is compared.
+             elsewhere ULD between chain-rule span vectors: the distribution at the group's start
+             with the entry of the group's first token multiplied by the probability of the
+             rest of the group's tokens (P(x1 … xn) = P(x1) Π P(xk | x<k)), so the whole span's
+             probability is compared.
 
 total = α T² KD + (1 − α) CE(student, its own labels), as `kd_loss` (kd.chunked's
 weighted_total: the one place that formula is written).
@@ -50,8 +51,8 @@ CROSS_HELP = ("The loss between a teacher and a student whose tokenizers differ:
               "both distributions sorted by probability (no vocabulary map); aligned uses a KL "
               "over the tokens both vocabularies spell alike (the rest as one bucket) where one "
               "token on each side covers the same text, and uld elsewhere. auto = aligned when "
-              "they share at least half of the smaller vocabulary, else uld; unused (and refused if named) when the tokenizers are the "
-              "same.")
+              "they share at least half of the smaller vocabulary, else uld; unused (and refused "
+              "if named) when the tokenizers are the same.")
 
 
 @dataclass(frozen=True)
